@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"facteur/internal/envelope"
+)
+
+const queueUsage = "usage: facteur queue list, facteur queue show ID"
+
+func runQueue(env *cmdEnv, args []string) error {
+	flags, pos, err := parseArgs(args, flagSpec{})
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr(queueUsage)
+	}
+	cfg, err := loadConfig(env, flags)
+	if err != nil {
+		return err
+	}
+	q, err := openQueueReader(cfg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	ctx := context.Background()
+	switch {
+	case pos[0] == "list" && len(pos) == 1:
+		envs, err := q.List(ctx)
+		if err != nil {
+			return err
+		}
+		printQueue(env.stdout, envs)
+		return nil
+	case pos[0] == "show" && len(pos) == 2:
+		e, err := q.Get(ctx, pos[1])
+		if err != nil {
+			return err
+		}
+		printQueue(env.stdout, []*envelope.Envelope{e})
+		fmt.Fprintln(env.stdout)
+		r, err := q.OpenContent(e.ID)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		_, err = io.Copy(env.stdout, r)
+		return err
+	}
+	return usageErr(queueUsage)
+}
+
+// printQueue writes envelopes in mailq's layout: a line with queue ID,
+// size, arrival time and sender, then each recipient with its state and,
+// when it has one, its last reason.
+func printQueue(w io.Writer, envs []*envelope.Envelope) {
+	if len(envs) == 0 {
+		fmt.Fprintln(w, "Mail queue is empty")
+		return
+	}
+	fmt.Fprintf(w, "%-18s %8s %-20s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------")
+	var total int64
+	var nrcpt int
+	for _, e := range envs {
+		sender := e.Sender
+		if sender == "" {
+			sender = "MAILER-DAEMON"
+		}
+		fmt.Fprintf(w, "%-18s %8d %-20s %s\n", e.ID, e.Size, e.Arrival.Local().Format("Mon Jan _2 15:04:05"), sender)
+		for _, r := range e.Recipients {
+			if r.LastReply != "" && !r.State.Final() {
+				fmt.Fprintf(w, "%49s(%s)\n", "", r.LastReply)
+			}
+			fmt.Fprintf(w, "%49s%s [%s]\n", "", r.Addr, r.State)
+			nrcpt++
+		}
+		fmt.Fprintln(w)
+		total += e.Size
+	}
+	fmt.Fprintf(w, "-- %d Kbytes in %d Requests, %d Recipients.\n", (total+1023)/1024, len(envs), nrcpt)
+}

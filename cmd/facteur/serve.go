@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"facteur/internal/cleanup"
+	"facteur/internal/config"
+	"facteur/internal/deliver/local"
+	"facteur/internal/maillog"
+	"facteur/internal/policy"
+	"facteur/internal/queue"
+	"facteur/internal/smtpd"
+	"facteur/internal/store"
+)
+
+func runServe(env *cmdEnv, args []string) error {
+	flags, pos, err := parseArgs(args, flagSpec{"v": false})
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("serve takes no arguments")
+	}
+	cfg, err := loadConfig(env, flags)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if flags["v"] != "" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(maillog.NewHandler(env.stderr, cfg.Get("myhostname"), level))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, env, cfg, logger)
+}
+
+// server is the running system: what serve starts and stops.
+type server struct {
+	cfg   *config.Config
+	log   *maillog.Logger
+	debug *slog.Logger
+	st    *store.Store
+	q     *queue.Queue
+	smtpd *smtpd.Server
+	lns   []net.Listener
+}
+
+func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Logger) error {
+	s := &server{cfg: cfg, log: maillog.New(logger), debug: logger}
+	if err := s.open(ctx); err != nil {
+		s.close()
+		return err
+	}
+	s.announce(env)
+
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		transports := map[string]queue.Transport{"local": s.localTransport()}
+		if err := s.q.Run(runCtx, transports); err != nil && !errors.Is(err, context.Canceled) {
+			s.debug.Error("queue manager stopped", "err", err)
+		}
+	}()
+	for _, ln := range s.lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.smtpd.Serve(ln)
+		}()
+	}
+
+	<-ctx.Done()
+	s.log.Service("master").Event("", "terminating on signal")
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Duration("smtpd_shutdown_timeout"))
+	s.smtpd.Shutdown(shutCtx)
+	cancel()
+	cancelRun()
+	wg.Wait()
+	return s.close()
+}
+
+func (s *server) open(ctx context.Context) error {
+	cfg := s.cfg
+	var err error
+	if err = os.MkdirAll(cfg.Get("data_directory"), 0o700); err != nil {
+		return fmt.Errorf("creating data_directory: %w", err)
+	}
+	if s.st, err = openStore(cfg); err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	if s.q, err = queue.Open(queueDir(cfg), s.queueOptions()); err != nil {
+		return fmt.Errorf("opening queue: %w", err)
+	}
+	pol, aliases, err := s.policy()
+	if err != nil {
+		return err
+	}
+	if err := s.ensurePostmaster(ctx, aliases); err != nil {
+		return err
+	}
+	cl := cleanup.New(queueAdapter{s.q}, cleanup.Options{
+		Hostname: cfg.Get("myhostname"),
+		HopLimit: int(cfg.Int("hopcount_limit")),
+		Log:      s.log.Service("cleanup"),
+	})
+	s.smtpd = smtpd.NewServer(s.smtpdConfig(), pol, sinkAdapter{q: s.q, c: cl})
+	return s.listen()
+}
+
+func (s *server) queueOptions() queue.Options {
+	cfg := s.cfg
+	return queue.Options{
+		MinBackoff:     cfg.Duration("minimal_backoff_time"),
+		MaxBackoff:     cfg.Duration("maximal_backoff_time"),
+		RunDelay:       cfg.Duration("queue_run_delay"),
+		MaxLifetime:    cfg.Duration("maximal_queue_lifetime"),
+		BounceLifetime: cfg.Duration("bounce_queue_lifetime"),
+		MinFree:        cfg.Int("message_size_limit") * 3 / 2,
+		Log:            s.log.Service("qmgr"),
+		Debug:          s.debug,
+	}
+}
+
+func (s *server) smtpdConfig() smtpd.Config {
+	cfg := s.cfg
+	return smtpd.Config{
+		Hostname:           cfg.Get("myhostname"),
+		Banner:             cfg.Get("smtpd_banner"),
+		MaxMessageSize:     cfg.Int("message_size_limit"),
+		MaxRecipients:      int(cfg.Int("smtpd_recipient_limit")),
+		Timeout:            cfg.Duration("smtpd_timeout"),
+		DisableVRFY:        cfg.Bool("disable_vrfy_command"),
+		ForbidBareNewline:  cfg.Bool("smtpd_forbid_bare_newline"),
+		ConnLimitPerClient: int(cfg.Int("smtpd_client_connection_count_limit")),
+		HardErrorLimit:     int(cfg.Int("smtpd_hard_error_limit")),
+		ShutdownTimeout:    cfg.Duration("smtpd_shutdown_timeout"),
+		Log:                s.log.Service("smtpd"),
+		Debug:              s.debug,
+	}
+}
+
+// policy builds the recipient policy from the configuration.
+func (s *server) policy() (*policy.Policy, *config.Aliases, error) {
+	cfg := s.cfg
+	ifaces := interfaceAddrs()
+	nets, err := config.MyNetworks(cfg, ifaces)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mynetworks: %w", err)
+	}
+	aliases, err := config.OpenAliasMaps(cfg.List("alias_maps"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("alias_maps: %w", err)
+	}
+	pc := policy.Config{
+		MyDestination:         domainList(cfg, "mydestination"),
+		RelayDomains:          domainList(cfg, "relay_domains"),
+		VirtualAliasDomains:   domainList(cfg, "virtual_alias_domains"),
+		VirtualMailboxDomains: domainList(cfg, "virtual_mailbox_domains"),
+		MyNetworks:            nets,
+		RecipientDelimiter:    cfg.Get("recipient_delimiter"),
+		SoftBounce:            cfg.Bool("soft_bounce"),
+		MyOrigin:              cfg.Get("myorigin"),
+		Users:                 s.st,
+		Aliases:               aliases,
+	}
+	for _, p := range ifaces {
+		pc.LocalAddrs = append(pc.LocalAddrs, p.Addr())
+	}
+	if maps := cfg.List("virtual_alias_maps"); len(maps) > 0 {
+		t, err := config.OpenTables(maps)
+		if err != nil {
+			return nil, nil, fmt.Errorf("virtual_alias_maps: %w", err)
+		}
+		pc.VirtualAliases = t
+	}
+	return policy.New(pc), aliases, nil
+}
+
+// ensurePostmaster makes the postmaster account when no alias names
+// postmaster: RFC 5321 §4.5.1 requires the mailbox in every local domain.
+func (s *server) ensurePostmaster(ctx context.Context, aliases *config.Aliases) error {
+	if _, ok := aliases.Lookup("postmaster"); ok {
+		return nil
+	}
+	ok, err := s.st.UserExists(ctx, "postmaster")
+	if err != nil || ok {
+		return err
+	}
+	if err := s.st.AddUser(ctx, "postmaster", ""); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("creating the postmaster account: %w", err)
+	}
+	s.log.Service("master").Event("", "created account \"postmaster\" (no postmaster alias): read it with facteur mailbox list postmaster")
+	return nil
+}
+
+func (s *server) localTransport() queue.Transport {
+	opt := local.Options{
+		CommandTimeout: s.cfg.Duration("command_time_limit"),
+		Log:            s.log.Service("local"),
+		Debug:          s.debug,
+		Hostname:       s.cfg.Get("myhostname"),
+	}
+	if os.Geteuid() == 0 {
+		// Pipes run as the owner of data_directory, never as root.
+		if fi, err := os.Stat(s.cfg.Get("data_directory")); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+				opt.RunAs = &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
+			}
+		}
+	}
+	return local.New(s.st, opt)
+}
+
+func (s *server) listen() error {
+	for _, addr := range s.cfg.List("smtpd_listen") {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("smtpd_listen: %w", err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	return nil
+}
+
+func (s *server) announce(env *cmdEnv) {
+	var addrs []string
+	for _, ln := range s.lns {
+		addrs = append(addrs, ln.Addr().String())
+	}
+	where := "no SMTP listener (smtpd_listen is empty)"
+	if len(addrs) > 0 {
+		where = "SMTP on " + strings.Join(addrs, ", ")
+	}
+	conf := s.cfg.Path()
+	if conf == "" {
+		conf = "the embedded default configuration"
+	}
+	fmt.Fprintf(env.stderr, "facteur: %s; data in %s; local domains: %s; using %s\n",
+		where, s.cfg.Get("data_directory"), strings.Join(s.cfg.List("mydestination"), ", "), conf)
+	fmt.Fprintf(env.stderr, "facteur: add an account with: facteur user add NAME%s\n", configFlag(s.cfg))
+}
+
+func configFlag(cfg *config.Config) string {
+	if cfg.Path() == "" {
+		return ""
+	}
+	return " -config " + cfg.Path()
+}
+
+func (s *server) close() error {
+	var errs []error
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	if s.q != nil {
+		errs = append(errs, s.q.Close())
+	}
+	if s.st != nil {
+		errs = append(errs, s.st.Close())
+	}
+	return errors.Join(errs...)
+}

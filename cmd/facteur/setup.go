@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"facteur/internal/config"
+	"facteur/internal/queue"
+	"facteur/internal/store"
+)
+
+// loadConfig reads the configuration named by -config or $FACTEUR_CONFIG,
+// or the embedded default, and prints its warnings.
+func loadConfig(env *cmdEnv, flags map[string]string) (*config.Config, error) {
+	path := flags["config"]
+	if path == "" {
+		path = env.getenv("FACTEUR_CONFIG")
+	}
+	host, _ := os.Hostname()
+	cfg, warnings, err := config.Load(path, config.Options{Hostname: host})
+	if err != nil {
+		return nil, &exitError{code: exConfig, err: err}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(env.stderr, "facteur: warning: %s\n", w)
+	}
+	return cfg, nil
+}
+
+// dataPath returns a path under data_directory.
+func dataPath(cfg *config.Config, elem ...string) string {
+	return filepath.Join(append([]string{cfg.Get("data_directory")}, elem...)...)
+}
+
+func openStore(cfg *config.Config) (*store.Store, error) {
+	dir := dataPath(cfg, "store")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return store.Open(dir)
+}
+
+func queueDir(cfg *config.Config) string { return dataPath(cfg, "queue") }
+
+// openQueueReader opens the queue for the CLI, beside a running server.
+func openQueueReader(cfg *config.Config) (*queue.Queue, error) {
+	dir := queueDir(cfg)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("no queue at %s (has the server run?)", dir)
+	}
+	return queue.OpenReader(dir)
+}
+
+// interfaceAddrs returns this machine's interface prefixes, for
+// mynetworks_style and address literals that name this host.
+func interfaceAddrs() []netip.Prefix {
+	prefixes := []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.1/8"),
+		netip.MustParsePrefix("::1/128"),
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return prefixes
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if p, err := netip.ParsePrefix(ipn.String()); err == nil {
+				prefixes = append(prefixes, p)
+			}
+		}
+	}
+	return prefixes
+}
+
+// domainList lower-cases the entries of a list parameter.
+func domainList(cfg *config.Config, name string) []string {
+	var out []string
+	for _, d := range cfg.List(name) {
+		out = append(out, strings.ToLower(strings.TrimSuffix(d, ".")))
+	}
+	return out
+}
