@@ -228,3 +228,21 @@ func (s *System) WaitCount(account string, n int, timeout time.Duration) int {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// RSS returns the server's resident memory in bytes, from /proc.
+func (s *System) RSS() (int64, error) {
+	if s.cmd == nil {
+		return 0, fmt.Errorf("server not running")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.cmd.Process.Pid)
+}
