@@ -1,0 +1,84 @@
+package config
+
+import (
+	"slices"
+	"strings"
+)
+
+// The kinds of parameter values.
+const (
+	KindString      = "string"       // any text
+	KindList        = "list"         // separated by commas and/or white space
+	KindBool        = "bool"         // yes or no
+	KindInt         = "int"          // a decimal integer
+	KindSize        = "size"         // a number of bytes
+	KindTime        = "time"         // a number with an optional unit s, m, h, d or w
+	KindAddressList = "address list" // host:port listen addresses
+)
+
+// Param is one row of the parameter table.
+type Param struct {
+	Name    string
+	Default string // raw: may hold $name references
+	Kind    string // one of the Kind constants
+	Unit    string // for KindTime: the unit of a bare number (s, h or d)
+	Doc     string
+}
+
+// Params returns the one table of parameters, sorted by name. It is built
+// on each call so that no caller can change another's copy.
+func Params() []Param {
+	ps := []Param{
+		{"alias_maps", "", KindList, "", "Alias tables for local recipients, in aliases(5) format: `hash:FILE`, `texthash:FILE`, `aliases:FILE` or a path (the source file is read directly), or `inline:{...}`. Earlier maps win."},
+		{"bounce_queue_lifetime", "5d", KindTime, "d", "How long an undeliverable bounce message stays queued."},
+		{"command_time_limit", "1000s", KindTime, "s", "Time limit for delivery to a command (an alias `|command`)."},
+		{"data_directory", "/var/lib/facteur", KindString, "", "facteur's own: the directory that holds all state (queue, mailboxes). Nothing else is written."},
+		{"delay_warning_time", "0h", KindTime, "h", "After how long a delayed message gets a delay notice; 0 disables them."},
+		{"disable_vrfy_command", "no", KindBool, "", "Refuse the SMTP VRFY command."},
+		{"dns_nameservers", "", KindAddressList, "", "facteur's own: DNS servers as host:port; empty means the system's resolver."},
+		{"hopcount_limit", "50", KindInt, "", "Maximum number of Received: headers before a message is bounced as looping."},
+		{"mail_name", "facteur", KindString, "", "The mail system name, shown in the SMTP banner."},
+		{"maximal_backoff_time", "4000s", KindTime, "s", "Longest time between delivery attempts of a deferred message."},
+		{"maximal_queue_lifetime", "5d", KindTime, "d", "How long a message may stay queued before it is bounced."},
+		{"message_size_limit", "10240000", KindSize, "", "Largest message accepted, in bytes (headers and envelope included)."},
+		{"minimal_backoff_time", "300s", KindTime, "s", "Shortest time between delivery attempts of a deferred message."},
+		{"mydestination", "$myhostname, localhost.$mydomain, localhost", KindList, "", "Domains delivered locally (to accounts and alias_maps)."},
+		{"mydomain", "(myhostname minus its first label, or localdomain)", KindString, "", "This system's domain name."},
+		{"myhostname", "(system host name)", KindString, "", "This system's fully qualified host name."},
+		{"mynetworks", "", KindList, "", "Trusted clients, which may relay: CIDR networks, addresses, `[::1]/128`, `cidr:FILE`. Empty means computed from mynetworks_style."},
+		{"mynetworks_style", "host", KindString, "", "How to compute mynetworks when it is empty: `host`, `subnet` or `class`. Loopback is always trusted."},
+		{"myorigin", "$myhostname", KindString, "", "The domain that locally posted mail appears to come from, and that qualifies bare names."},
+		{"queue_run_delay", "300s", KindTime, "s", "How often the queue manager scans the deferred queue."},
+		{"recipient_delimiter", "+", KindString, "", "The separator between a user name and an address extension (`user+ext`)."},
+		{"relay_domains", "", KindList, "", "Domains this system relays to, from any client."},
+		{"relayhost", "", KindString, "", "The next hop for non-local mail: `host`, `host:port`, `[host]`, `[host]:port`, `[1.2.3.4]:port`, `[IPv6:2001:db8::1]:port`. Brackets turn off MX lookup. Empty means deliver by MX."},
+		{"smtp_tls_security_level", "", KindString, "", "Outbound TLS policy: empty or `none`, `may`, `encrypt`."},
+		{"smtpd_banner", "$myhostname ESMTP $mail_name", KindString, "", "The text after 220 in the SMTP greeting."},
+		{"smtpd_client_connection_count_limit", "50", KindInt, "", "Simultaneous connections allowed from one client."},
+		{"smtpd_forbid_bare_newline", "yes", KindBool, "", "Refuse a bare LF (or CR) in SMTP input, against SMTP smuggling."},
+		{"smtpd_hard_error_limit", "20", KindInt, "", "Errors after which the SMTP server drops the client."},
+		{"smtpd_listen", "0.0.0.0:25", KindAddressList, "", "facteur's own: the SMTP listen addresses, host:port; empty disables the listener."},
+		{"smtpd_recipient_limit", "1000", KindInt, "", "Recipients accepted per message."},
+		{"smtpd_shutdown_timeout", "30s", KindTime, "s", "facteur's own: how long transactions in flight may finish on SIGTERM."},
+		{"smtpd_timeout", "300s", KindTime, "s", "How long the SMTP server waits for a client's command or data."},
+		{"smtpd_tls_cert_file", "", KindString, "", "The SMTP server's PEM certificate chain."},
+		{"smtpd_tls_key_file", "", KindString, "", "The SMTP server's PEM private key."},
+		{"smtpd_tls_security_level", "", KindString, "", "Inbound TLS: empty or `none`, `may` (offer STARTTLS), `encrypt` (require it)."},
+		{"soft_bounce", "no", KindBool, "", "Turn permanent refusals and bounces into temporary ones (5xx into 4xx), for testing."},
+		{"virtual_alias_domains", "", KindList, "", "Domains whose every address is an alias in virtual_alias_maps."},
+		{"virtual_alias_maps", "", KindList, "", "Tables rewriting recipients (`user@domain`, `user`, `@domain` keys) to addresses."},
+		{"virtual_mailbox_domains", "", KindList, "", "Domains whose accounts are named by the full address."},
+	}
+	slices.SortFunc(ps, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })
+	return ps
+}
+
+// paramIndex maps each name of the table to its row.
+func paramIndex() map[string]Param {
+	ps := Params()
+	m := make(map[string]Param, len(ps))
+	for _, p := range ps {
+		m[p.Name] = p
+	}
+	return m
+}
