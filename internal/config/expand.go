@@ -122,6 +122,10 @@ func (e *expander) expand(s string) (string, error) {
 		}
 		b.WriteString(v)
 		i += n
+		if b.Len() > maxLine {
+			// Each $a$a doubles: bound what a few lines can build.
+			return "", fmt.Errorf("value longer than %d bytes after expansion", maxLine)
+		}
 	}
 	return b.String(), nil
 }

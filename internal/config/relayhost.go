@@ -41,7 +41,7 @@ func ParseRelayhost(s string) (Relayhost, error) {
 		return Relayhost{}, nil
 	}
 	r := Relayhost{Port: 25}
-	host, port := s, ""
+	host, port, hasPort := s, "", false
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
@@ -54,16 +54,16 @@ func ParseRelayhost(s string) (Relayhost, error) {
 			if !ok {
 				return Relayhost{}, fmt.Errorf("bad relayhost %q: text after ']'", s)
 			}
-			port = p
+			port, hasPort = p, true
 		}
-	} else if h, p, ok := strings.Cut(s, ":"); ok {
-		host, port = h, p
+	} else {
+		host, port, hasPort = strings.Cut(s, ":")
 	}
 	var err error
 	if r.Host, err = relayHostName(host, r.NoMX); err != nil {
 		return Relayhost{}, fmt.Errorf("bad relayhost %q: %w", s, err)
 	}
-	if port != "" {
+	if hasPort {
 		if r.Port, err = parsePort(port); err != nil {
 			return Relayhost{}, fmt.Errorf("bad relayhost %q: %w", s, err)
 		}
@@ -129,7 +129,7 @@ func parsePort(p string) (int, error) {
 		return 465, nil
 	}
 	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 || p[0] == '+' {
+	if err != nil || n < 1 || n > 65535 || strings.HasPrefix(p, "+") {
 		return 0, fmt.Errorf("bad port %q", p)
 	}
 	return n, nil
