@@ -1,0 +1,237 @@
+// Package smtpd runs SMTP server sessions (RFC 5321 §4.1, §4.2, §4.3) with
+// the extensions facteur announces: PIPELINING (RFC 2920), SIZE (RFC 1870),
+// 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034, codes of RFC 3463),
+// SMTPUTF8 (RFC 6531), DSN (RFC 3461), CHUNKING and BINARYMIME (RFC 3030).
+//
+// A session decodes commands, checks state and limits, and asks its
+// Policy for every decision about clients and recipients; accepted
+// messages go to its Sink (cleanup and the queue, wired by cmd/facteur).
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"facteur/internal/address"
+	"facteur/internal/envelope"
+	"facteur/internal/maillog"
+	"facteur/internal/smtp"
+)
+
+// Policy decides who may do what. A nil reply means yes.
+type Policy interface {
+	ClientTrusted(addr netip.Addr) bool
+	Recipient(ctx context.Context, client *envelope.Client, rcpt address.Address) ([]*envelope.Recipient, *smtp.Reply)
+	Verify(ctx context.Context, client *envelope.Client, arg string) *smtp.Reply
+	Expand(ctx context.Context, client *envelope.Client, arg string) *smtp.Reply
+}
+
+// Sink takes accepted messages: cleanup and the queue.
+type Sink interface {
+	SpaceOK() bool // false: 452 4.3.1 at MAIL
+	// Begin starts a message whose envelope (client, sender, recipients,
+	// DSN fields) is complete.
+	Begin(ctx context.Context, env *envelope.Envelope) (Message, error)
+}
+
+// Message is one message being received.
+type Message interface {
+	ID() string // queue ID, known before the data, for the log
+	Write(p []byte) (int, error)
+	// Commit makes the message durable. An error that is a *smtp.Reply is
+	// sent as is; any other becomes 451 4.3.0. After a failed Commit the
+	// session calls Abort.
+	Commit(ctx context.Context) error
+	Abort()
+}
+
+// Config holds the session parameters, named after Postfix's.
+type Config struct {
+	Hostname string // myhostname; "localhost" when empty
+	// Banner is the greeting text after "220 " (smtpd_banner, expanded);
+	// "<Hostname> ESMTP facteur" when empty.
+	Banner string
+	// MaxMessageSize is message_size_limit in octets; 0 means no limit.
+	MaxMessageSize int64
+	// MaxRecipients is smtpd_recipient_limit; 0 means Postfix's 1000.
+	MaxRecipients int
+	// Timeout bounds every read and write (smtpd_timeout); 0 means 300s.
+	Timeout           time.Duration
+	DisableVRFY       bool // disable_vrfy_command
+	ForbidBareNewline bool // smtpd_forbid_bare_newline
+	// ConnLimitPerClient is smtpd_client_connection_count_limit: the
+	// concurrent sessions one untrusted address may hold; 0 means no limit.
+	ConnLimitPerClient int
+	// HardErrorLimit is smtpd_hard_error_limit; 0 means Postfix's 20.
+	HardErrorLimit int
+	// ShutdownTimeout is how long cmd/facteur lets Shutdown wait; smtpd
+	// itself follows the context given to Shutdown.
+	ShutdownTimeout time.Duration
+	Log             *maillog.Logger // nil discards
+	Debug           *slog.Logger    // nil discards
+}
+
+// Postfix's defaults for the parameters whose zero value is no use.
+const (
+	defaultMaxRecipients  = 1000
+	defaultTimeout        = 300 * time.Second
+	defaultHardErrorLimit = 20
+)
+
+func (c *Config) setDefaults() {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.Banner == "" {
+		c.Banner = c.Hostname + " ESMTP facteur"
+	}
+	if c.MaxRecipients <= 0 {
+		c.MaxRecipients = defaultMaxRecipients
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = defaultTimeout
+	}
+	if c.HardErrorLimit <= 0 {
+		c.HardErrorLimit = defaultHardErrorLimit
+	}
+	if c.Log == nil {
+		c.Log = maillog.New(nil)
+	}
+	c.Log = c.Log.Service("smtpd")
+	if c.Debug == nil {
+		c.Debug = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server accepts connections and runs a session on each.
+type Server struct {
+	cfg    Config
+	policy Policy
+	sink   Sink
+
+	closing atomic.Bool
+	panics  atomic.Int64 // recovered session panics, for tests
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	perClient map[netip.Addr]int
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server with cfg, asking p and handing mail to s.
+func NewServer(cfg Config, p Policy, s Sink) *Server {
+	cfg.setDefaults()
+	return &Server{
+		cfg: cfg, policy: p, sink: s,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+		perClient: make(map[netip.Addr]int),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("smtpd: server closed")
+
+// Serve accepts connections on ln until ln is closed or Shutdown is
+// called, running one session goroutine per connection.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.track(ln) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.untrack(ln)
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveLimited(conn)
+		}()
+	}
+}
+
+func (s *Server) track(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+}
+
+// ServeConn runs one session on conn and returns when it ends; it closes
+// conn. cmd/facteur uses it for "sendmail -bs" on standard input and
+// output. No per-client connection limit applies.
+func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	s.run(ctx, conn)
+}
+
+// serveLimited enforces ConnLimitPerClient, then runs the session.
+func (s *Server) serveLimited(conn net.Conn) {
+	addr := remoteAddr(conn)
+	if s.cfg.ConnLimitPerClient > 0 && addr.IsValid() && !s.policy.ClientTrusted(addr) {
+		if !s.acquire(addr) {
+			s.cfg.Log.Warn("too many connections from %s", addr)
+			refuse(conn, s.cfg.Timeout, smtp.NewReply(421, "4.7.0", "Error: too many connections from "+addr.String()))
+			return
+		}
+		defer s.release(addr)
+	}
+	s.run(context.Background(), conn)
+}
+
+func (s *Server) acquire(addr netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perClient[addr] >= s.cfg.ConnLimitPerClient {
+		return false
+	}
+	s.perClient[addr]++
+	return true
+}
+
+func (s *Server) release(addr netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perClient[addr]--; s.perClient[addr] <= 0 {
+		delete(s.perClient, addr)
+	}
+}
+
+// remoteAddr is the peer's IP address, zero when conn is not IP.
+func remoteAddr(conn net.Conn) netip.Addr {
+	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,330 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"facteur/internal/envelope"
+	"facteur/internal/smtp"
+)
+
+// writeBufferSize is small: replies are short, and an idle session keeps
+// its buffers.
+const writeBufferSize = 1024
+
+// session is one SMTP connection.
+type session struct {
+	srv    *Server
+	conn   net.Conn
+	r      *smtp.Reader
+	w      *bufio.Writer
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	client  envelope.Client
+	name    string // "unknown[192.0.2.1]" for the log
+	greeted bool   // HELO or EHLO seen
+	ehlo    bool   // enhanced status codes in replies
+	tx      *transaction
+	errors  int
+	done    bool   // QUIT, or a reply that closes
+	failed  bool   // the current command was refused
+	last    string // verb of the last command, for "lost connection after"
+	counts  counters
+
+	idle   atomic.Bool // waiting for a command outside a transaction
+	kicked atomic.Bool // Shutdown asked an idle session to stop
+	hard   atomic.Bool // Shutdown's context is done: stop now
+}
+
+// run is a session from greeting to close.
+func (s *Server) run(ctx context.Context, conn net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	ss := &session{srv: s, cancel: cancel, ctx: ctx}
+	ss.conn = timeoutConn{Conn: conn, ss: ss}
+	ss.r = smtp.NewReader(ss.conn)
+	ss.w = bufio.NewWriterSize(ss.conn, writeBufferSize)
+	ss.client.Addr = remoteAddr(conn)
+	ss.name = clientName(ss.client.Addr)
+	defer cancel()
+	defer conn.Close()
+	if !s.register(ss) {
+		refuse(conn, s.cfg.Timeout, smtp.NewReply(421, "4.3.2", s.cfg.Hostname+" Service shutting down"))
+		return
+	}
+	defer s.unregister(ss)
+	s.cfg.Log.Event("", "connect from %s", ss.name)
+	defer func() {
+		s.cfg.Log.Event("", "disconnect from %s%s", ss.name, ss.counts.String())
+	}()
+	defer ss.recoverPanic()
+	ss.client.Local = s.policy.ClientTrusted(ss.client.Addr)
+	ss.reply(&smtp.Reply{Code: 220, Lines: []string{s.cfg.Banner}})
+	ss.loop()
+	if ss.tx != nil {
+		ss.reset()
+	}
+	ss.w.Flush()
+}
+
+func clientName(addr netip.Addr) string {
+	if !addr.IsValid() {
+		return "unknown[unknown]"
+	}
+	return "unknown[" + addr.String() + "]"
+}
+
+// recoverPanic turns a panic in a session into a log line and a closed
+// connection (STYLE 8); the server counts them so tests can fail on one.
+func (ss *session) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	ss.srv.panics.Add(1)
+	ss.srv.cfg.Log.Warn("panic in session with %s: %v", ss.name, v)
+	ss.srv.cfg.Debug.Error("smtpd: session panic", "client", ss.name, "panic", v, "stack", string(debug.Stack()))
+	if ss.tx != nil && ss.tx.msg != nil {
+		ss.tx.msg.Abort()
+	}
+}
+
+// loop reads and runs commands until the session ends.
+func (ss *session) loop() {
+	for !ss.done {
+		if ss.errors >= ss.srv.cfg.HardErrorLimit {
+			ss.replyClose(smtp.NewReply(421, "4.7.0", "Error: too many errors"))
+			return
+		}
+		if ss.r.Buffered() == 0 {
+			// RFC 2920 §3.1: the client waits for these replies.
+			if ss.w.Flush() != nil {
+				return
+			}
+		}
+		ss.idle.Store(ss.tx == nil)
+		if ss.tx == nil && ss.srv.closing.Load() {
+			ss.replyClose(smtp.NewReply(421, "4.3.2", ss.srv.cfg.Hostname+" Service shutting down"))
+			return
+		}
+		line, err := ss.r.ReadLine(smtp.MaxCommandLine)
+		ss.idle.Store(false)
+		if err != nil && !ss.lineError(line, err) {
+			return
+		}
+		if err == nil || !errors.Is(err, smtp.ErrLineTooLong) {
+			ss.command(string(line))
+		}
+	}
+}
+
+// lineError answers a failed command read; false ends the session.
+func (ss *session) lineError(line []byte, err error) bool {
+	switch {
+	case errors.Is(err, smtp.ErrLineTooLong):
+		ss.reply(smtp.NewReply(500, "5.5.2", "Error: line too long"))
+		return true
+	case errors.Is(err, smtp.ErrBareNewline):
+		if ss.srv.cfg.ForbidBareNewline {
+			ss.replyClose(bareNewlineReply())
+			return false
+		}
+		return true // Postfix's default: take the line as it is
+	}
+	ss.readFailed(err)
+	return false
+}
+
+func bareNewlineReply() *smtp.Reply {
+	return smtp.NewReply(554, "5.5.2", "Error: bare <LF> received")
+}
+
+// readFailed ends the session after a read error: a timeout, Shutdown, or
+// a client gone.
+func (ss *session) readFailed(err error) {
+	switch {
+	case ss.hard.Load() || ss.kicked.Load():
+		ss.replyClose(smtp.NewReply(421, "4.3.2", ss.srv.cfg.Hostname+" Service shutting down"))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		ss.srv.cfg.Log.Event("", "timeout after %s from %s", ss.lastVerb(), ss.name)
+		ss.replyClose(smtp.NewReply(421, "4.4.2", ss.srv.cfg.Hostname+" Error: timeout exceeded"))
+	default:
+		if !errors.Is(err, io.EOF) || ss.last != "QUIT" {
+			ss.srv.cfg.Log.Event("", "lost connection after %s from %s", ss.lastVerb(), ss.name)
+		}
+		ss.done = true
+	}
+}
+
+func (ss *session) lastVerb() string {
+	if ss.last == "" {
+		return "CONNECT"
+	}
+	return ss.last
+}
+
+// reply writes r, counting refusals toward HardErrorLimit. Replies carry
+// an enhanced status code after EHLO (RFC 2034 §3).
+func (ss *session) reply(r *smtp.Reply) {
+	if r.Code >= 400 {
+		ss.errors++
+	}
+	ss.replyUncounted(r)
+}
+
+// replyUncounted writes r without counting it toward HardErrorLimit.
+func (ss *session) replyUncounted(r *smtp.Reply) {
+	if r.Code >= 400 {
+		ss.failed = true
+	}
+	ss.write(r)
+}
+
+func (ss *session) write(r *smtp.Reply) {
+	if err := smtp.WriteReply(ss.w, r, ss.ehlo); err != nil {
+		ss.done = true
+	}
+}
+
+// replyClose writes r, flushes it and ends the session.
+func (ss *session) replyClose(r *smtp.Reply) {
+	ss.write(r)
+	ss.w.Flush()
+	ss.done = true
+}
+
+// flush sends the pending replies now: before a reply the client waits
+// for in the middle of a command (RFC 2920 §3.1: 354).
+func (ss *session) flush() bool {
+	if err := ss.w.Flush(); err != nil {
+		ss.done = true
+		return false
+	}
+	return true
+}
+
+// command dispatches one command line.
+func (ss *session) command(line string) {
+	cmd, err := smtp.ParseCommand(line)
+	if err != nil {
+		ss.counts.add("unknown", false)
+		ss.reply(smtp.NewReply(500, "5.5.2", "Error: command not recognized"))
+		return
+	}
+	h := handler(cmd.Verb)
+	if h == nil {
+		ss.counts.add("unknown", false)
+		ss.reply(smtp.NewReply(500, "5.5.2", "Error: command not recognized"))
+		return
+	}
+	ss.last = cmd.Verb
+	ss.failed = false
+	h(ss, cmd.Arg)
+	ss.counts.add(strings.ToLower(cmd.Verb), !ss.failed)
+}
+
+// handler returns the handler of verb, nil for an unknown one.
+func handler(verb string) func(*session, string) {
+	switch verb {
+	case "HELO":
+		return (*session).helo
+	case "EHLO":
+		return (*session).ehloCmd
+	case "MAIL":
+		return (*session).mail
+	case "RCPT":
+		return (*session).rcpt
+	case "DATA":
+		return (*session).data
+	case "BDAT":
+		return (*session).bdat
+	case "RSET":
+		return (*session).rset
+	case "NOOP":
+		return (*session).noop
+	case "QUIT":
+		return (*session).quit
+	case "VRFY":
+		return (*session).vrfy
+	case "EXPN":
+		return (*session).expn
+	case "HELP":
+		return (*session).help
+	}
+	return nil
+}
+
+// containsCtl reports CR, LF or NUL, which never go further than here.
+func containsCtl(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
+
+// counters are Postfix's per-command tallies for the disconnect line.
+type counters struct {
+	ok, total [len(counterNames)]int
+}
+
+var counterNames = [...]string{"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy", "expn", "help", "quit", "unknown"}
+
+func (c *counters) add(name string, ok bool) {
+	for i, n := range counterNames {
+		if n == name {
+			c.total[i]++
+			if ok {
+				c.ok[i]++
+			}
+			return
+		}
+	}
+}
+
+// String formats " ehlo=1 mail=1 rcpt=0/1 ... commands=2/3" as Postfix
+// does: ok/total when some failed, ok alone otherwise.
+func (c *counters) String() string {
+	var b strings.Builder
+	var ok, total int
+	for i, n := range counterNames {
+		if c.total[i] == 0 {
+			continue
+		}
+		ok += c.ok[i]
+		total += c.total[i]
+		b.WriteString(" " + n + "=" + ratio(c.ok[i], c.total[i]))
+	}
+	b.WriteString(" commands=" + ratio(ok, total))
+	return b.String()
+}
+
+func ratio(ok, total int) string {
+	if ok == total {
+		return fmt.Sprint(ok)
+	}
+	return fmt.Sprintf("%d/%d", ok, total)
+}
+
+// kickIfIdle interrupts a session that waits for a command outside a
+// transaction; it then answers 421 4.3.2.
+func (ss *session) kickIfIdle() {
+	if ss.idle.Load() {
+		ss.kick(false)
+	}
+}
+
+// kick interrupts the session's read; hard also cancels its context, for
+// a session in a transaction once Shutdown's context is done.
+func (ss *session) kick(hard bool) {
+	if hard {
+		ss.hard.Store(true)
+		ss.cancel()
+	}
+	ss.kicked.Store(true)
+	ss.conn.SetReadDeadline(time.Now())
+}
