@@ -101,8 +101,9 @@ func (e *expander) loop(name string) error {
 
 // expand replaces the $ references in s (postconf(5) "Parameter
 // expansion"): $name, ${name}, $(name), ${name?value} (value when name is
-// not empty), ${name:value} (value when name is empty) and $$ for a
-// literal $. An undefined name expands to nothing.
+// not empty), ${name:value} (value when name is empty), their {value}
+// forms and ${name?{value1}:{value2}}, and $$ for a literal $. An
+// undefined name expands to nothing.
 func (e *expander) expand(s string) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
@@ -179,11 +180,49 @@ func (e *expander) braced(s string) (string, int, error) {
 	if err != nil || rest == "" {
 		return v, end + 1, err
 	}
-	if (rest[0] == '?') == (v != "") {
-		v, err = e.expand(rest[1:])
-		return v, end + 1, err
+	ifSet, ifEmpty := conditional(rest)
+	if v != "" {
+		v, err = e.expand(ifSet)
+	} else {
+		v, err = e.expand(ifEmpty)
 	}
-	return "", end + 1, nil
+	return v, end + 1, err
+}
+
+// conditional splits what follows the name in ${name?value},
+// ${name:value}, and Postfix 3.0's ${name?{value}}, ${name:{value}} and
+// ${name?{value1}:{value2}} (postconf(5) "Parameter expansion") into the
+// text for a non-empty and for an empty name.
+func conditional(rest string) (ifSet, ifEmpty string) {
+	op, text := rest[0], rest[1:]
+	first, after, braced := cutBraced(text)
+	after = strings.TrimSpace(after)
+	value := text // anything else is literal text
+	switch {
+	case braced && after == "":
+		value = first
+	case braced && op == '?' && strings.HasPrefix(after, ":"):
+		second, tail, ok := cutBraced(strings.TrimSpace(after[1:]))
+		if ok && strings.TrimSpace(tail) == "" {
+			return first, second
+		}
+	}
+	if op == '?' {
+		return value, ""
+	}
+	return "", value
+}
+
+// cutBraced splits "{inner}after" at the brace that closes the first one.
+func cutBraced(s string) (inner, after string, ok bool) {
+	if !strings.HasPrefix(s, "{") {
+		return "", s, false
+	}
+	end := matching(s, 0, '{', '}')
+	if end < 0 {
+		return "", s, false
+	}
+	return s[1:end], s[end+1:], true
 }
 
 // matching returns the index of the closer that balances the opener at
