@@ -28,11 +28,19 @@ func (n *Networks) Contains(a netip.Addr) bool {
 }
 
 // Prefixes returns the networks, in order.
-func (n *Networks) Prefixes() []netip.Prefix { return slices.Clone(n.prefixes) }
+func (n *Networks) Prefixes() []netip.Prefix {
+	if n == nil {
+		return nil
+	}
+	return slices.Clone(n.prefixes)
+}
 
 // String returns the networks as postconf shows mynetworks: IPv6 networks
 // in brackets ("127.0.0.0/8 [::1]/128").
 func (n *Networks) String() string {
+	if n == nil {
+		return ""
+	}
 	parts := make([]string, len(n.prefixes))
 	for i, p := range n.prefixes {
 		if p.Addr().Is6() {

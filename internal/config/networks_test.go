@@ -57,8 +57,8 @@ func TestParseNetworks(t *testing.T) {
 		}
 	}
 	var nilNets *Networks
-	if nilNets.Contains(netip.MustParseAddr("127.0.0.1")) {
-		t.Error("nil Networks contains loopback")
+	if nilNets.Contains(netip.MustParseAddr("127.0.0.1")) || nilNets.String() != "" || nilNets.Prefixes() != nil {
+		t.Error("nil Networks is not empty")
 	}
 }
 
