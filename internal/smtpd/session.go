@@ -97,6 +97,8 @@ func (ss *session) recoverPanic() {
 	if ss.tx != nil && ss.tx.msg != nil {
 		ss.tx.msg.Abort()
 	}
+	// The replies already given stand; the client learns why we stop.
+	ss.replyClose(smtp.NewReply(421, "4.3.0", ss.srv.cfg.Hostname+" Error: internal error"))
 }
 
 // loop reads and runs commands until the session ends.
