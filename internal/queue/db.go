@@ -1,0 +1,260 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"facteur/internal/dsn"
+	"facteur/internal/envelope"
+)
+
+// The schema keeps to portable SQL (TEXT, BIGINT, INTEGER, no SQLite-only
+// statements) so that the queue can move to PostgreSQL. Times are
+// microseconds since the epoch, 0 for none.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS messages (
+		id       TEXT PRIMARY KEY,
+		sender   TEXT NOT NULL,
+		envid    TEXT NOT NULL,
+		ret      TEXT NOT NULL,
+		body     TEXT NOT NULL,
+		smtputf8 INTEGER NOT NULL,
+		arrival  BIGINT NOT NULL,
+		size     BIGINT NOT NULL,
+		client   TEXT NOT NULL,
+		corrupt  INTEGER NOT NULL DEFAULT 0
+	)`,
+	`CREATE TABLE IF NOT EXISTS recipients (
+		msg_id     TEXT NOT NULL,
+		idx        INTEGER NOT NULL,
+		addr       TEXT NOT NULL,
+		orcpt_type TEXT NOT NULL,
+		orcpt_addr TEXT NOT NULL,
+		notify     INTEGER NOT NULL,
+		transport  TEXT NOT NULL,
+		dest       TEXT NOT NULL,
+		final      TEXT NOT NULL,
+		state      TEXT NOT NULL,
+		next_try   BIGINT NOT NULL,
+		last_reply TEXT NOT NULL,
+		attempts   INTEGER NOT NULL,
+		PRIMARY KEY (msg_id, idx)
+	)`,
+	`CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_try)`,
+}
+
+func openDB(path string, readOnly bool) (*sql.DB, error) {
+	v := url.Values{}
+	v.Add("_pragma", "busy_timeout(10000)")
+	if readOnly {
+		v.Add("mode", "ro")
+	} else {
+		v.Add("_pragma", "journal_mode(WAL)")
+		v.Add("_pragma", "synchronous(FULL)")
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+v.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening queue database: %w", err)
+	}
+	if readOnly {
+		return db, nil
+	}
+	for _, stmt := range schema {
+		if _, err := db.Exec(stmt); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("creating queue schema: %w", err)
+		}
+	}
+	return db, nil
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us)
+}
+
+func insertMessage(ctx context.Context, tx *sql.Tx, env *envelope.Envelope) error {
+	client, err := json.Marshal(env.Client)
+	if err != nil {
+		return fmt.Errorf("encoding client of %s: %w", env.ID, err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO messages
+		(id, sender, envid, ret, body, smtputf8, arrival, size, client, corrupt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+		env.ID, env.Sender, env.EnvID, string(env.Ret), env.Body, boolInt(env.SMTPUTF8),
+		micros(env.Arrival), env.Size, string(client))
+	if err != nil {
+		return fmt.Errorf("inserting message %s: %w", env.ID, err)
+	}
+	for i, r := range env.Recipients {
+		_, err := tx.ExecContext(ctx, `INSERT INTO recipients
+			(msg_id, idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final,
+			 state, next_try, last_reply, attempts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			env.ID, i, r.Addr, r.ORCPT.Type, r.ORCPT.Addr, int(r.Notify), r.Transport, r.Dest, r.Final,
+			string(r.State), micros(r.NextTry), r.LastReply, r.Attempts)
+		if err != nil {
+			return fmt.Errorf("inserting recipient of %s: %w", env.ID, err)
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// rcptUpdate is the new state of recipient idx of message id.
+type rcptUpdate struct {
+	id        string
+	idx       int
+	state     envelope.State
+	nextTry   time.Time
+	lastReply string
+	attempts  int
+}
+
+func updateRecipient(ctx context.Context, tx *sql.Tx, u rcptUpdate) error {
+	_, err := tx.ExecContext(ctx, `UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?
+		WHERE msg_id = ? AND idx = ?`,
+		string(u.state), micros(u.nextTry), u.lastReply, u.attempts, u.id, u.idx)
+	if err != nil {
+		return fmt.Errorf("updating recipient %d of %s: %w", u.idx, u.id, err)
+	}
+	return nil
+}
+
+func deleteMessage(ctx context.Context, tx *sql.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recipients WHERE msg_id = ?`, id); err != nil {
+		return fmt.Errorf("removing recipients of %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("removing message %s: %w", id, err)
+	}
+	return nil
+}
+
+func markCorrupt(ctx context.Context, tx *sql.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET corrupt = 1 WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("marking %s corrupt: %w", id, err)
+	}
+	return nil
+}
+
+// errUndecodable marks a row that exists but cannot be read back.
+var errUndecodable = errors.New("undecodable queue entry")
+
+// loadEnvelope reads message id and all its recipients, in order.
+func loadEnvelope(ctx context.Context, db *sql.DB, id string) (*envelope.Envelope, bool, error) {
+	env := &envelope.Envelope{ID: id}
+	var ret, client string
+	var utf8, corrupt int
+	var arrival int64
+	err := db.QueryRowContext(ctx, `SELECT sender, envid, ret, body, smtputf8, arrival, size, client, corrupt
+		FROM messages WHERE id = ?`, id).Scan(&env.Sender, &env.EnvID, &ret, &env.Body, &utf8,
+		&arrival, &env.Size, &client, &corrupt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading message %s: %w", id, err)
+	}
+	env.Ret, env.SMTPUTF8, env.Arrival = dsn.Ret(ret), utf8 != 0, fromMicros(arrival)
+	if err := json.Unmarshal([]byte(client), &env.Client); err != nil {
+		return nil, false, fmt.Errorf("%w: %s: client: %v", errUndecodable, id, err)
+	}
+	if env.Recipients, err = loadRecipients(ctx, db, id); err != nil {
+		return nil, false, err
+	}
+	return env, corrupt != 0, nil
+}
+
+func loadRecipients(ctx context.Context, db *sql.DB, id string) ([]*envelope.Recipient, error) {
+	rows, err := db.QueryContext(ctx, `SELECT idx, addr, orcpt_type, orcpt_addr, notify, transport, dest,
+		final, state, next_try, last_reply, attempts FROM recipients WHERE msg_id = ? ORDER BY idx`, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading recipients of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var rcpts []*envelope.Recipient
+	for rows.Next() {
+		r := &envelope.Recipient{}
+		var idx, notify int
+		var state string
+		var next int64
+		if err := rows.Scan(&idx, &r.Addr, &r.ORCPT.Type, &r.ORCPT.Addr, &notify, &r.Transport, &r.Dest,
+			&r.Final, &state, &next, &r.LastReply, &r.Attempts); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errUndecodable, id, err)
+		}
+		r.Notify, r.State, r.NextTry = dsn.Notify(notify), envelope.State(state), fromMicros(next)
+		switch {
+		case idx != len(rcpts):
+			return nil, fmt.Errorf("%w: %s: recipient %d missing", errUndecodable, id, len(rcpts))
+		case r.State != envelope.Pending && r.State != envelope.Deferred && !r.State.Final():
+			return nil, fmt.Errorf("%w: %s: recipient state %q", errUndecodable, id, state)
+		}
+		rcpts = append(rcpts, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading recipients of %s: %w", id, err)
+	}
+	return rcpts, nil
+}
+
+// dueIDs returns up to limit messages with a recipient pending or deferred
+// until now or earlier, oldest first.
+func dueIDs(ctx context.Context, db *sql.DB, now time.Time, limit int) ([]string, error) {
+	return queryIDs(ctx, db, `SELECT DISTINCT r.msg_id FROM recipients r JOIN messages m ON m.id = r.msg_id
+		WHERE m.corrupt = 0 AND (r.state = 'pending' OR (r.state = 'deferred' AND r.next_try <= ?))
+		ORDER BY r.msg_id LIMIT ?`, micros(now), limit)
+}
+
+// finishedIDs returns up to limit messages whose every recipient is final
+// and that the queue should finish: all delivered (removal was cut short),
+// or, when withBounced, some bounced (the notice is still owed).
+func finishedIDs(ctx context.Context, db *sql.DB, withBounced bool, limit int) ([]string, error) {
+	open := `'pending', 'deferred'`
+	if !withBounced {
+		open += `, 'bounced'`
+	}
+	return queryIDs(ctx, db, `SELECT m.id FROM messages m WHERE m.corrupt = 0 AND NOT EXISTS
+		(SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (`+open+`))
+		ORDER BY m.id LIMIT ?`, limit)
+}
+
+func queryIDs(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("scanning queue: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scanning queue: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scanning queue: %w", err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,160 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"facteur/internal/envelope"
+)
+
+// Status is the outcome of one delivery attempt for one recipient.
+type Status int
+
+const (
+	Delivered Status = iota + 1
+	Deferred         // temporary failure: try again later
+	Bounced          // permanent failure
+)
+
+// Result is a Transport's answer for one recipient.
+type Result struct {
+	Status Status
+	DSN    string // RFC 3463 status code, "2.0.0"
+	Text   string // "delivered to mailbox" or the remote reply
+	Relay  string // "local", "host[ip]:port"
+}
+
+// Transport delivers messages for one transport name.
+type Transport interface {
+	// Deliver delivers msg to rcpts (all with the same Transport name) and
+	// returns one Result per recipient, in order. It must honour ctx.
+	Deliver(ctx context.Context, msg *Message, rcpts []*envelope.Recipient) []Result
+}
+
+// noTransport is the result for a recipient whose transport is not
+// configured: remote mail waits in the queue until outbound delivery exists.
+var noTransport = Result{Status: Deferred, DSN: "4.4.0",
+	Text: "delivery temporarily suspended: no transport for remote mail", Relay: "none"}
+
+// process makes one delivery pass over message id: every due recipient is
+// tried, the results are committed, and a message whose recipients are all
+// final leaves the queue.
+func (q *Queue) process(ctx context.Context, id string, transports map[string]Transport) {
+	msg, err := q.load(ctx, id)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			q.opt.Debug.Error("loading queue entry", "id", id, "err", err)
+		}
+		return
+	}
+	var updates []rcptUpdate
+	if due := q.due(msg.Env); len(due) > 0 {
+		updates = q.deliver(ctx, msg, due, transports)
+	}
+	if err := q.settle(ctx, msg, updates); err != nil {
+		q.opt.Debug.Error("recording delivery results", "id", id, "err", err)
+	}
+}
+
+// load reads message id and checks its content file; an entry that cannot
+// be read back is moved aside.
+func (q *Queue) load(ctx context.Context, id string) (*Message, error) {
+	env, corrupt, err := loadEnvelope(ctx, q.db, id)
+	if errors.Is(err, errUndecodable) {
+		q.moveAside(id, err.Error())
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if corrupt {
+		return nil, fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	msg := &Message{Env: env, path: q.contentPath(id)}
+	fi, err := os.Stat(msg.path)
+	switch {
+	case err != nil:
+		q.moveAside(id, "content file: "+err.Error())
+		return nil, fmt.Errorf("%s: %w", id, err)
+	case fi.Size() != env.Size:
+		q.moveAside(id, fmt.Sprintf("content file has %d bytes, queued with %d", fi.Size(), env.Size))
+		return nil, fmt.Errorf("%s: truncated content", id)
+	}
+	return msg, nil
+}
+
+// moveAside moves a corrupt entry's content to corrupt/ and marks its row,
+// so that the rest of the queue flows.
+func (q *Queue) moveAside(id, reason string) {
+	err := os.Rename(q.contentPath(id), filepath.Join(q.dir, "corrupt", id))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		q.opt.Debug.Error("moving corrupt queue file", "id", id, "err", err)
+	}
+	if err := q.submit(&request{corrupt: id}); err != nil {
+		q.opt.Debug.Error("marking corrupt queue entry", "id", id, "err", err)
+	}
+	q.qmgr.Warn("%s: corrupt queue entry moved to corrupt/: %s", id, reason)
+}
+
+// due returns the indexes of the recipients to try now: pending ones and
+// deferred ones whose time has come.
+func (q *Queue) due(env *envelope.Envelope) []int {
+	now := q.now()
+	var idx []int
+	for i, r := range env.Recipients {
+		if r.State == envelope.Pending || r.State == envelope.Deferred && !r.NextTry.After(now) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// deliver hands the due recipients to their transports, one call per
+// transport name, and returns their new states.
+func (q *Queue) deliver(ctx context.Context, msg *Message, due []int, transports map[string]Transport) []rcptUpdate {
+	var names []string
+	groups := make(map[string][]int)
+	for _, i := range due {
+		name := msg.Env.Recipients[i].Transport
+		if _, ok := groups[name]; !ok {
+			names = append(names, name)
+		}
+		groups[name] = append(groups[name], i)
+	}
+	var updates []rcptUpdate
+	for _, name := range names {
+		idx := groups[name]
+		results := q.attempt(ctx, msg, idx, transports[name])
+		for k, i := range idx {
+			updates = append(updates, q.record(msg.Env, i, results[k]))
+		}
+	}
+	return updates
+}
+
+// attempt returns one result per recipient in idx, from t.
+func (q *Queue) attempt(ctx context.Context, msg *Message, idx []int, t Transport) []Result {
+	results := make([]Result, len(idx))
+	if t == nil {
+		for k := range results {
+			results[k] = noTransport
+		}
+		return results
+	}
+	rcpts := make([]*envelope.Recipient, len(idx))
+	for k, i := range idx {
+		rcpts[k] = msg.Env.Recipients[i]
+	}
+	got := t.Deliver(ctx, msg, rcpts)
+	for k := range results {
+		if k < len(got) && got[k].Status >= Delivered && got[k].Status <= Bounced {
+			results[k] = got[k]
+			continue
+		}
+		results[k] = Result{Status: Deferred, DSN: "4.3.0", Text: "transport gave no result", Relay: "none"}
+	}
+	return results
+}

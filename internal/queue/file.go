@@ -1,0 +1,155 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"facteur/internal/envelope"
+	"facteur/internal/safeio"
+)
+
+// File is a message being queued: write its content, then Commit or Abort.
+// A File is used by one goroutine.
+type File struct {
+	q    *Queue
+	env  *envelope.Envelope
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	n    int64
+	err  error // first write error
+	done bool  // committed or aborted
+}
+
+// Create starts a new message for env: it assigns the queue ID (also set in
+// env.ID) and opens the content file.
+func (q *Queue) Create(ctx context.Context, env *envelope.Envelope) (*File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.readOnly {
+		return nil, ErrClosed
+	}
+	id := q.ids.next()
+	path := q.contentPath(id)
+	if err := q.ensureDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating queue file: %w", err)
+	}
+	env.ID = id
+	return &File{q: q, env: env, path: path, f: f, w: bufio.NewWriterSize(f, 32<<10)}, nil
+}
+
+func (q *Queue) ensureDir(dir string) error {
+	q.dirMu.Lock()
+	defer q.dirMu.Unlock()
+	if q.dirs[dir] {
+		return nil
+	}
+	if err := safeio.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating queue directory: %w", err)
+	}
+	q.dirs[dir] = true
+	return nil
+}
+
+// ID returns the queue ID.
+func (f *File) ID() string { return f.env.ID }
+
+// Write appends p to the content. After an error every later Write and the
+// Commit fail.
+func (f *File) Write(p []byte) (int, error) {
+	if f.done {
+		return 0, errors.New("writing queue file: already committed or aborted")
+	}
+	if f.err != nil {
+		return 0, f.err
+	}
+	n, err := f.w.Write(p)
+	f.n += int64(n)
+	if err != nil {
+		f.err = fmt.Errorf("writing queue file %s: %w", f.env.ID, err)
+		return n, f.err
+	}
+	return n, nil
+}
+
+// Commit makes the message durable: content fsync'd, envelope and
+// recipients committed to the database (with other sessions' messages, in
+// one group commit). Only after Commit returns nil may the server accept the
+// message. On error the message is gone, as after Abort.
+func (f *File) Commit(ctx context.Context) error {
+	if f.done {
+		return errors.New("committing queue file: already committed or aborted")
+	}
+	if err := f.sync(ctx); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := f.q.submit(&request{insert: f.record()}); err != nil {
+		f.Abort()
+		return fmt.Errorf("committing %s: %w", f.env.ID, err)
+	}
+	f.done = true
+	return nil
+}
+
+// sync flushes and fsyncs the content in the caller's goroutine, so that
+// concurrent sessions fsync in parallel.
+func (f *File) sync(ctx context.Context) error {
+	if f.err != nil {
+		return f.err
+	}
+	if err := f.w.Flush(); err != nil {
+		return fmt.Errorf("writing queue file %s: %w", f.env.ID, err)
+	}
+	if err := f.f.Sync(); err != nil {
+		return fmt.Errorf("syncing queue file %s: %w", f.env.ID, err)
+	}
+	err := f.f.Close()
+	f.f = nil
+	if err != nil {
+		return fmt.Errorf("closing queue file %s: %w", f.env.ID, err)
+	}
+	return ctx.Err()
+}
+
+// record returns the envelope as it is queued: a copy, with the size
+// written, the arrival time and every recipient's state set.
+func (f *File) record() *envelope.Envelope {
+	env := *f.env
+	env.Size = f.n
+	if env.Arrival.IsZero() {
+		env.Arrival = f.q.now()
+	}
+	env.Recipients = make([]*envelope.Recipient, len(f.env.Recipients))
+	for i, r := range f.env.Recipients {
+		c := *r
+		if c.State == "" {
+			c.State = envelope.Pending
+		}
+		env.Recipients[i] = &c
+	}
+	return &env
+}
+
+// Abort discards the message. It does nothing after a successful Commit, so
+// that it can be deferred.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	if f.f != nil {
+		f.f.Close()
+		f.f = nil
+	}
+	os.Remove(f.path)
+}

@@ -1,0 +1,204 @@
+// Package queue owns facteur's durable mail queue and its queue manager:
+// Postfix's cleanup→incoming/active hand-off and qmgr's scheduling in one
+// place.
+//
+// A message is queued as a content file under msg/XX/ID and an envelope with
+// per-recipient state in queue.db (SQLite, WAL, synchronous=FULL). Commit
+// acknowledges only what is on stable storage, as RFC 5321 §4.5.3.1 and
+// §6.1 require before the server answers 250: the content file is fsync'd in
+// the caller's goroutine, then one committer goroutine batches every commit
+// that arrives while it is busy (group commit: one directory fsync and one
+// transaction for many messages).
+//
+// The manager hands each due recipient to the Transport named by
+// envelope.Recipient.Transport, records one result per recipient (RFC 3464
+// §2.3: delivery status is per recipient), retries deferred recipients with
+// exponential backoff and bounces them after maximal_queue_lifetime
+// (RFC 5321 §4.5.4.1: give up after at least 4-5 days). The package knows no
+// protocol and no mailbox format.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"facteur/internal/envelope"
+	"facteur/internal/maillog"
+	"facteur/internal/safeio"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+// Defaults, Postfix's own.
+const (
+	DefaultMinBackoff     = 300 * time.Second  // minimal_backoff_time
+	DefaultMaxBackoff     = 4000 * time.Second // maximal_backoff_time
+	DefaultRunDelay       = 300 * time.Second  // queue_run_delay
+	DefaultMaxLifetime    = 5 * 24 * time.Hour // maximal_queue_lifetime
+	DefaultBounceLifetime = 5 * 24 * time.Hour // bounce_queue_lifetime
+	DefaultConcurrency    = 20
+)
+
+// ErrClosed is returned by operations on a closed queue.
+var ErrClosed = errors.New("queue closed")
+
+// ErrNotFound is returned by Get for an unknown queue ID.
+var ErrNotFound = errors.New("no such queue entry")
+
+// Bouncer sends the bounce notice for rcpts of msg. When it returns nil the
+// message leaves the queue.
+type Bouncer interface {
+	Bounce(ctx context.Context, msg *Message, rcpts []*envelope.Recipient) error
+}
+
+// Options configure a Queue. Zero durations take Postfix's defaults.
+type Options struct {
+	MinBackoff     time.Duration // minimal_backoff_time
+	MaxBackoff     time.Duration // maximal_backoff_time
+	RunDelay       time.Duration // queue_run_delay
+	MaxLifetime    time.Duration // maximal_queue_lifetime
+	BounceLifetime time.Duration // bounce_queue_lifetime: for null-sender mail
+
+	MinFree     int64 // bytes that must stay free under the queue directory
+	Concurrency int   // messages in delivery at once
+
+	Log   *maillog.Logger
+	Debug *slog.Logger
+	Now   func() time.Time // nil = time.Now
+
+	Bouncer Bouncer // nil: bounced recipients stay in the queue
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.MinBackoff, DefaultMinBackoff)
+	def(&o.MaxBackoff, DefaultMaxBackoff)
+	def(&o.RunDelay, DefaultRunDelay)
+	def(&o.MaxLifetime, DefaultMaxLifetime)
+	def(&o.BounceLifetime, DefaultBounceLifetime)
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Log == nil {
+		o.Log = maillog.New(nil)
+	}
+	if o.Debug == nil {
+		o.Debug = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// freshCap bounds the hand-off of new messages from the committer to the
+// manager; what does not fit is found by the next scan of the database.
+const freshCap = 256
+
+// Queue is a durable mail queue in one directory.
+type Queue struct {
+	dir  string
+	db   *sql.DB
+	opt  Options
+	qmgr *maillog.Logger
+	ids  idGen
+
+	dirMu sync.Mutex
+	dirs  map[string]bool // msg/XX directories known to exist
+
+	reqs      chan *request // to the committer; unbuffered
+	stop      chan struct{} // closed by Close
+	committed chan struct{} // closed when the committer has exited
+	fresh     chan string   // committed message IDs, for the manager
+	closeOnce sync.Once
+	readOnly  bool
+}
+
+// Open opens (creating if needed) the queue in dir and starts its committer.
+func Open(dir string, opt Options) (*Queue, error) {
+	opt.setDefaults()
+	for _, d := range []string{dir, filepath.Join(dir, "msg"), filepath.Join(dir, "corrupt")} {
+		if err := safeio.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("opening queue: %w", err)
+		}
+	}
+	db, err := openDB(filepath.Join(dir, "queue.db"), false)
+	if err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		dir: dir, db: db, opt: opt, qmgr: opt.Log.Service("qmgr"),
+		ids:       newIDGen(opt.Now),
+		dirs:      make(map[string]bool),
+		reqs:      make(chan *request),
+		stop:      make(chan struct{}),
+		committed: make(chan struct{}),
+		fresh:     make(chan string, freshCap),
+	}
+	go q.committer()
+	return q, nil
+}
+
+// OpenReader opens the queue in dir for reading only (List, Get,
+// OpenContent), while another process may be running it.
+func OpenReader(dir string) (*Queue, error) {
+	path := filepath.Join(dir, "queue.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("opening queue: %w", err)
+	}
+	db, err := openDB(path, true)
+	if err != nil {
+		return nil, err
+	}
+	opt := Options{}
+	opt.setDefaults()
+	committed := make(chan struct{})
+	close(committed)
+	return &Queue{dir: dir, db: db, opt: opt, readOnly: true, committed: committed,
+		stop: make(chan struct{})}, nil
+}
+
+// Close waits for the commits already handed over, stops the committer and
+// closes the database. Stop Run (cancel its context) before calling Close.
+func (q *Queue) Close() error {
+	q.closeOnce.Do(func() { close(q.stop) })
+	<-q.committed
+	return q.db.Close()
+}
+
+// SpaceOK reports whether the file system holding the queue has at least
+// Options.MinFree bytes free for unprivileged use.
+func (q *Queue) SpaceOK() bool {
+	if q.opt.MinFree <= 0 {
+		return true
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(q.dir, &st); err != nil {
+		q.opt.Debug.Error("statfs of queue directory", "dir", q.dir, "err", err)
+		return false
+	}
+	return int64(st.Bavail)*int64(st.Bsize) >= q.opt.MinFree
+}
+
+func (q *Queue) now() time.Time { return q.opt.Now() }
+
+// contentPath returns msg/XX/ID, XX being the two characters of the ID that
+// change fastest in its time part, to spread files over directories.
+func (q *Queue) contentPath(id string) string {
+	return filepath.Join(q.dir, "msg", shard(id), id)
+}
