@@ -318,3 +318,11 @@ func FuzzParseForwardPath(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseForwardPath(b *testing.B) {
+	for b.Loop() {
+		if _, err := ParseForwardPath("<Pascal.Petit+adieve@Shayol.org>", false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

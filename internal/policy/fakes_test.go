@@ -80,6 +80,7 @@ func testConfig() Config {
 		wide[i] = fmt.Sprintf("w%d@relay.example", i)
 	}
 	aliases["wide"] = wide
+	aliases["wide999"] = wide[:999]
 	return Config{
 		MyDestination:         []string{"exemple1.com", "Exemple2.COM", "localhost", "[127.0.0.1]"},
 		RelayDomains:          []string{"relay.example", ".sub.relay.example"},

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -17,6 +18,14 @@ func local(dest, final string) envelope.Recipient {
 
 func remote(addr string) envelope.Recipient {
 	return envelope.Recipient{Transport: envelope.TransportSMTP, Dest: addr, Final: addr}
+}
+
+func wideWant(n int) []envelope.Recipient {
+	out := make([]envelope.Recipient, n)
+	for i := range out {
+		out[i] = remote(fmt.Sprintf("w%d@relay.example", i))
+	}
+	return out
 }
 
 var (
@@ -81,6 +90,7 @@ func TestRecipient(t *testing.T) {
 		{name: "too deep", rcpt: "deep0@exemple1.com", reply: "550 5.4.6 <deep0@exemple1.com>: Recipient address rejected: mail forwarding loop"},
 		{name: "deep but within limit", rcpt: "deep10@exemple1.com", want: []envelope.Recipient{local("toto", "toto@exemple1.com")}},
 		{name: "too wide", rcpt: "wide@exemple1.com", reply: "550 5.4.6 <wide@exemple1.com>: Recipient address rejected: mail forwarding loop"},
+		{name: "wide but within limit", rcpt: "wide999@exemple1.com", want: wideWant(999)},
 		{name: "bad alias target", rcpt: "broken@exemple1.com", reply: "451 4.3.0 <broken@exemple1.com>: Temporary lookup failure"},
 		{name: "alias to unknown account", rcpt: "ghost@exemple1.com",
 			reply: "550 5.1.1 <ghost@exemple1.com>: Recipient address rejected: User unknown in local recipient table"},

@@ -168,9 +168,6 @@ func (r *resolver) expandAlias(name, final, domain string, targets []string, dep
 		return fmt.Errorf("alias %s is empty", name)
 	}
 	for _, t := range targets {
-		if err := r.step(depth + 1); err != nil {
-			return err
-		}
 		if err := r.aliasTarget(name, final, domain, t, depth, chain); err != nil {
 			return err
 		}
@@ -184,6 +181,16 @@ func (r *resolver) expandAlias(name, final, domain string, targets []string, dep
 // name in $myorigin, itself subject to aliases, and the alias's own name is
 // its account.
 func (r *resolver) aliasTarget(owner, final, domain, t string, depth int, chain []string) error {
+	if strings.Contains(t, "@") && !strings.HasPrefix(t, "|") && !strings.HasPrefix(t, "/") {
+		a, err := address.Parse(t)
+		if err != nil {
+			return fmt.Errorf("alias %s: %w", owner, err)
+		}
+		return r.address(a, depth+1, chain) // counts its own step
+	}
+	if err := r.step(depth + 1); err != nil {
+		return err
+	}
 	switch {
 	case strings.HasPrefix(t, "|"), strings.HasPrefix(t, "/"):
 		r.add(envelope.TransportLocal, t, final)
@@ -192,12 +199,6 @@ func (r *resolver) aliasTarget(owner, final, domain, t string, depth int, chain 
 		name := strings.ToLower(t[1:])
 		r.add(envelope.TransportLocal, name, address.Address{Local: name, Domain: domain}.String())
 		return nil
-	case strings.Contains(t, "@"):
-		a, err := address.Parse(t)
-		if err != nil {
-			return fmt.Errorf("alias %s: %w", owner, err)
-		}
-		return r.address(a, depth+1, chain)
 	}
 	name := strings.ToLower(t)
 	if name == owner {
