@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"facteur/internal/safeio"
+)
+
+// commitReq is one delivery handed to the committer goroutine.
+type commitReq struct {
+	blob  string
+	size  int64
+	date  int64 // internal date, Unix seconds
+	hdr   header
+	rcpts []recipient // names already normalised
+
+	// Set by the committer before it closes done.
+	err       error
+	ambiguous bool // the commit itself failed: rows may exist, keep the blob
+	done      chan struct{}
+}
+
+// submit hands req to the committer and waits for its answer. Once the
+// committer holds req, the answer is awaited even if ctx ends: the outcome
+// must be known to keep or remove the blob.
+func (s *Store) submit(ctx context.Context, req *commitReq) error {
+	select {
+	case s.reqs <- req:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-req.done
+	return req.err
+}
+
+// committer is the one goroutine that writes deliveries. It takes every
+// request waiting when it becomes free, up to MaxBatch, and commits them in
+// one transaction: one WAL fsync for the whole group (group commit).
+func (s *Store) committer() {
+	defer close(s.done)
+	batch := make([]*commitReq, 0, s.opt.MaxBatch)
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		case <-s.quit:
+			return
+		}
+	fill:
+		for len(batch) < s.opt.MaxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// commitBatch writes the rows of every request in one transaction and
+// sets each request's err. A request whose mailbox is missing fails alone;
+// any other error fails the whole batch.
+func (s *Store) commitBatch(batch []*commitReq) {
+	ctx := context.Background()
+	wait := s.syncBlobDirs(batch)
+	err := s.writeBatch(ctx, batch)
+	if serr := wait(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+}
+
+// syncBlobDirs fsyncs, in parallel with the transaction, the directories
+// holding the batch's new blobs, so that their entries are durable before
+// any row names them. It returns a function waiting for the result.
+func (s *Store) syncBlobDirs(batch []*commitReq) func() error {
+	dirs := make(map[string]bool)
+	for _, r := range batch {
+		dirs[s.blobDir(r.blob)] = true
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(dirs))
+	for dir := range dirs {
+		wg.Go(func() { errs <- safeio.SyncDir(dir) })
+	}
+	return func() error {
+		wg.Wait()
+		close(errs)
+		var all []error
+		for err := range errs {
+			all = append(all, err)
+		}
+		return errors.Join(all...)
+	}
+}
+
+// writeBatch runs the batch's transaction. The dir syncs must be finished
+// before the commit makes rows visible, so the commit waits for them.
+func (s *Store) writeBatch(ctx context.Context, batch []*commitReq) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning delivery transaction: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := prepareBatch(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	boxes := make(map[[2]string]*batchMailbox)
+	for _, r := range batch {
+		targets, err := st.resolve(ctx, r, boxes)
+		if err != nil {
+			r.err = err // this delivery alone fails; nothing was written for it
+			continue
+		}
+		if err := st.insert(ctx, r, targets); err != nil {
+			return err
+		}
+	}
+	for _, mb := range boxes {
+		if !mb.dirty {
+			continue
+		}
+		if _, err := st.updateMailbox.ExecContext(ctx, mb.uidnext, mb.highestModSeq, mb.messages, mb.id); err != nil {
+			return fmt.Errorf("updating mailbox: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for _, r := range batch {
+			r.ambiguous = r.err == nil
+		}
+		return fmt.Errorf("committing deliveries: %w", err)
+	}
+	return nil
+}
+
+// batchMailbox is a mailbox row as the running batch has changed it; it
+// is written back once per batch.
+type batchMailbox struct {
+	mailboxRow
+	dirty bool
+}
+
+type batchStmts struct {
+	lookup, insertBlob, insertMessage, updateMailbox *sql.Stmt
+}
+
+func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
+	var st batchStmts
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&st.lookup, lookupMailboxSQL},
+		{&st.insertBlob, `INSERT INTO blobs (name, size, refs) VALUES (?, ?, ?)`},
+		{&st.insertMessage, `INSERT INTO messages (mailbox_id, uid, blob, prefix, flags, modseq,
+			internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id)
+			VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.updateMailbox, `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, messages = ? WHERE id = ?`},
+	} {
+		var err error
+		if *p.dst, err = tx.PrepareContext(ctx, p.query); err != nil {
+			st.close()
+			return nil, fmt.Errorf("preparing delivery statements: %w", err)
+		}
+	}
+	return &st, nil
+}
+
+func (st *batchStmts) close() {
+	for _, s := range []*sql.Stmt{st.lookup, st.insertBlob, st.insertMessage, st.updateMailbox} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// maxUID is the largest UID (RFC 9051 §2.3.1.1: a 32-bit value).
+const maxUID = 1<<32 - 1
+
+// resolve finds every recipient's mailbox, writing nothing, so that a
+// delivery with a missing mailbox can fail without touching the batch.
+func (st *batchStmts) resolve(ctx context.Context, r *commitReq, boxes map[[2]string]*batchMailbox) ([]*batchMailbox, error) {
+	targets := make([]*batchMailbox, len(r.rcpts))
+	for i, rc := range r.rcpts {
+		key := [2]string{rc.account, rc.mailbox}
+		mb := boxes[key]
+		if mb == nil {
+			mb = new(batchMailbox)
+			err := st.lookup.QueryRowContext(ctx, rc.account, rc.mailbox).Scan(&mb.id, &mb.uidnext, &mb.highestModSeq, &mb.messages)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("mailbox %s of %s: %w", rc.mailbox, rc.account, ErrNotFound)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("looking up mailbox %s of %s: %w", rc.mailbox, rc.account, err)
+			}
+			boxes[key] = mb
+		}
+		if mb.uidnext+int64(len(r.rcpts)) > maxUID {
+			return nil, fmt.Errorf("mailbox %s of %s: no UIDs left", rc.mailbox, rc.account)
+		}
+		targets[i] = mb
+	}
+	return targets, nil
+}
+
+// insert writes the blob row and one message row per recipient. RFC 9051
+// §2.3.1.1: UIDs are assigned in strictly ascending order; RFC 7162 §3.1:
+// each new message gets a mod-sequence above every earlier one.
+func (st *batchStmts) insert(ctx context.Context, r *commitReq, targets []*batchMailbox) error {
+	if _, err := st.insertBlob.ExecContext(ctx, r.blob, r.size, len(targets)); err != nil {
+		return fmt.Errorf("inserting blob: %w", err)
+	}
+	h := r.hdr
+	for i, mb := range targets {
+		uid := mb.uidnext
+		mb.uidnext++
+		mb.highestModSeq++
+		mb.messages++
+		mb.dirty = true
+		prefix := r.rcpts[i].prefix
+		_, err := st.insertMessage.ExecContext(ctx, mb.id, uid, r.blob, prefix, mb.highestModSeq,
+			r.date, int64(len(prefix))+r.size, h.from, h.to, h.subject, h.date, h.messageID)
+		if err != nil {
+			return fmt.Errorf("inserting message: %w", err)
+		}
+	}
+	return nil
+}

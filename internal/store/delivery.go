@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// maxHeaderCapture bounds the bytes kept from the start of a message to
+// fill the cached header fields.
+const maxHeaderCapture = 32 << 10
+
+// errFinished is returned by a Delivery used after Commit or Abort.
+var errFinished = errors.New("delivery already committed or aborted")
+
+// Delivery is one message on its way into one or more mailboxes. It is
+// two-phase: nothing is visible until Commit returns nil, and Abort (or a
+// failed Commit) leaves nothing behind. A Delivery is used by one
+// goroutine.
+type Delivery struct {
+	s     *Store
+	f     *os.File
+	blob  string // "XX/NAME"
+	rcpts []recipient
+	size  int64
+	head  []byte // the first maxHeaderCapture bytes of the content
+	err   error  // first write error, reported by Commit
+	done  bool
+}
+
+type recipient struct {
+	account, mailbox string
+	prefix           []byte
+}
+
+// BeginDelivery starts a delivery, creating its content blob.
+func (s *Store) BeginDelivery(ctx context.Context) (*Delivery, error) {
+	select {
+	case <-s.quit:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	default:
+	}
+	f, name, err := s.createBlob()
+	if err != nil {
+		return nil, err
+	}
+	return &Delivery{s: s, f: f, blob: name}, nil
+}
+
+// Add names a recipient mailbox ("" is INBOX) and the header lines put
+// before the shared content for that recipient only (Return-Path,
+// Delivered-To). Names are checked by Commit.
+func (d *Delivery) Add(account, mailbox string, prefix []byte) {
+	if d.done {
+		return
+	}
+	p := make([]byte, len(prefix)) // never nil: the column is NOT NULL
+	copy(p, prefix)
+	d.rcpts = append(d.rcpts, recipient{account: account, mailbox: mailbox, prefix: p})
+}
+
+// Write appends to the content shared by every recipient.
+func (d *Delivery) Write(p []byte) (int, error) {
+	if d.done {
+		return 0, errFinished
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	if room := maxHeaderCapture - len(d.head); room > 0 {
+		d.head = append(d.head, p[:min(room, len(p))]...)
+	}
+	n, err := d.f.Write(p)
+	d.size += int64(n)
+	if err != nil {
+		d.err = fmt.Errorf("writing blob: %w", err)
+		return n, d.err
+	}
+	return n, nil
+}
+
+// Commit makes the message durable in every recipient mailbox at once, or
+// in none. If an account or mailbox does not exist (any more) it fails
+// with an error wrapping ErrNotFound that names it.
+func (d *Delivery) Commit(ctx context.Context) error {
+	if d.done {
+		return errFinished
+	}
+	d.done = true
+	req, err := d.prepare()
+	if err != nil {
+		d.discard()
+		return err
+	}
+	if err := d.f.Sync(); err != nil {
+		d.discard()
+		return fmt.Errorf("syncing blob: %w", err)
+	}
+	if err := d.f.Close(); err != nil {
+		os.Remove(d.s.blobPath(d.blob))
+		return fmt.Errorf("closing blob: %w", err)
+	}
+	if err := d.s.submit(ctx, req); err != nil {
+		if !req.ambiguous {
+			os.Remove(d.s.blobPath(d.blob))
+		}
+		return err
+	}
+	return nil
+}
+
+// prepare checks the recipients and builds the committer's request.
+func (d *Delivery) prepare() (*commitReq, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.rcpts) == 0 {
+		return nil, errors.New("delivery has no recipients")
+	}
+	for i, r := range d.rcpts {
+		a, err := accountName(r.account)
+		if err != nil {
+			return nil, fmt.Errorf("account %q: %w (%w)", r.account, ErrNotFound, err)
+		}
+		mb, err := mailboxName(r.mailbox)
+		if err != nil {
+			return nil, fmt.Errorf("mailbox %q of %s: %w (%w)", r.mailbox, a, ErrNotFound, err)
+		}
+		d.rcpts[i].account, d.rcpts[i].mailbox = a, mb
+	}
+	return &commitReq{
+		blob:  d.blob,
+		size:  d.size,
+		date:  d.s.opt.Now().Unix(),
+		hdr:   parseHeader(d.head),
+		rcpts: d.rcpts,
+		done:  make(chan struct{}),
+	}, nil
+}
+
+// Abort abandons the delivery and removes its blob. It may be called after
+// Commit, where it does nothing.
+func (d *Delivery) Abort() {
+	if d.done {
+		return
+	}
+	d.done = true
+	d.discard()
+}
+
+func (d *Delivery) discard() {
+	d.f.Close()
+	os.Remove(d.s.blobPath(d.blob))
+}

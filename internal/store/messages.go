@@ -1,0 +1,192 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MessageInfo describes one message of a mailbox.
+type MessageInfo struct {
+	UID          uint32
+	InternalDate time.Time
+	Size         int64 // prefix + content, the RFC 9051 RFC822.SIZE
+	Flags        []string
+	ModSeq       uint64
+	// The first such header fields, unfolded; From, To and Subject have
+	// their RFC 2047 encoded words decoded.
+	From, To, Subject, Date, MessageID string
+}
+
+// Messages lists a mailbox's messages in UID order.
+func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]MessageInfo, error) {
+	mb, err := s.lookupMailbox(ctx, s.rdb, account, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, internal_date, size, flags, modseq,
+		hdr_from, hdr_to, subject, hdr_date, message_id
+		FROM messages WHERE mailbox_id = ? ORDER BY uid`, mb.id)
+	if err != nil {
+		return nil, fmt.Errorf("listing messages: %w", err)
+	}
+	defer rows.Close()
+	out := make([]MessageInfo, 0, mb.messages)
+	for rows.Next() {
+		var m MessageInfo
+		var date int64
+		var flags string
+		if err := rows.Scan(&m.UID, &date, &m.Size, &flags, &m.ModSeq,
+			&m.From, &m.To, &m.Subject, &m.Date, &m.MessageID); err != nil {
+			return nil, fmt.Errorf("listing messages: %w", err)
+		}
+		m.InternalDate = time.Unix(date, 0)
+		m.Flags = splitFlags(flags)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing messages: %w", err)
+	}
+	return out, nil
+}
+
+// OpenMessage returns the message's bytes: the recipient's prefix followed
+// by the shared content.
+func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error) {
+	mb, err := s.lookupMailbox(ctx, s.rdb, account, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	var prefix []byte
+	var blob string
+	err = s.rdb.QueryRowContext(ctx, `SELECT prefix, blob FROM messages WHERE mailbox_id = ? AND uid = ?`,
+		mb.id, uid).Scan(&prefix, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %d: %w", uid, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up message %d: %w", uid, err)
+	}
+	f, err := os.Open(s.blobPath(blob))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("message %d (expunged meanwhile): %w", uid, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening message %d: %w", uid, err)
+	}
+	return messageReader{io.MultiReader(bytes.NewReader(prefix), f), f}, nil
+}
+
+type messageReader struct {
+	io.Reader
+	io.Closer
+}
+
+// Expunge removes, among the messages with the given UIDs (all of the
+// mailbox's if uids is nil), those flagged \Deleted, as IMAP EXPUNGE and
+// UID EXPUNGE do (RFC 9051 §6.4.3, §6.4.9). It returns the removed UIDs
+// in ascending order. Blobs no message refers to any more are removed.
+func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uint32) ([]uint32, error) {
+	var gone []uint32
+	var blobs []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		mb, err := s.lookupMailbox(ctx, tx, account, mailbox)
+		if err != nil {
+			return err
+		}
+		cands, err := selectMessages(ctx, tx, mb.id, uids)
+		if err != nil {
+			return err
+		}
+		refs := make(map[string]int)
+		for _, c := range cands {
+			if !hasFlag(c.flags, FlagDeleted) {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mb.id, c.uid); err != nil {
+				return fmt.Errorf("expunging message %d: %w", c.uid, err)
+			}
+			refs[c.blob]++
+			gone = append(gone, c.uid)
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		// RFC 7162 §3.2.10: an expunge is a change, so HIGHESTMODSEQ grows.
+		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET messages = messages - ?,
+			highestmodseq = highestmodseq + 1 WHERE id = ?`, len(gone), mb.id); err != nil {
+			return fmt.Errorf("updating mailbox: %w", err)
+		}
+		blobs, err = releaseBlobs(ctx, tx, refs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gone, s.removeBlobs(blobs)
+}
+
+// storedMessage is the part of a message row that changes go through.
+type storedMessage struct {
+	uid   uint32
+	blob  string
+	flags []string
+}
+
+// selectMessages returns the messages with the given UIDs, or all of the
+// mailbox's when uids is nil, in UID order.
+func selectMessages(ctx context.Context, tx *sql.Tx, mailboxID int64, uids []uint32) ([]storedMessage, error) {
+	var out []storedMessage
+	scan := func(row interface{ Scan(...any) error }) error {
+		var m storedMessage
+		var flags string
+		if err := row.Scan(&m.uid, &m.blob, &flags); err != nil {
+			return err
+		}
+		m.flags = splitFlags(flags)
+		out = append(out, m)
+		return nil
+	}
+	if uids != nil {
+		uids = slices.Clone(uids)
+		slices.Sort(uids)
+		for _, uid := range slices.Compact(uids) {
+			err := scan(tx.QueryRowContext(ctx, `SELECT uid, blob, flags FROM messages
+				WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid))
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("reading message %d: %w", uid, err)
+			}
+		}
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT uid, blob, flags FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	if err != nil {
+		return nil, fmt.Errorf("reading messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return nil, fmt.Errorf("reading messages: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading messages: %w", err)
+	}
+	return out, nil
+}
+
+// splitFlags parses the stored, space-separated flags; none is nil.
+func splitFlags(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
+}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// schemaVersion is stored in meta; a newer on-disk schema is refused.
+const schemaVersion = 1
+
+// schema is portable SQL: INTEGER PRIMARY KEY is SQLite's row id and would
+// become an identity column elsewhere; everything else is standard.
+//
+// Message counts, UIDNEXT and HIGHESTMODSEQ live in the mailbox row so that
+// delivery never scans messages (no COUNT(*) or MAX() on the hot path).
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS meta (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS accounts (
+		id       INTEGER PRIMARY KEY,
+		name     TEXT NOT NULL UNIQUE,
+		password TEXT NOT NULL,
+		created  INTEGER NOT NULL
+	)`,
+	// RFC 9051 §2.3.1.1: UIDVALIDITY and UIDNEXT; RFC 7162 §3: HIGHESTMODSEQ;
+	// RFC 6154 §2: special_use.
+	`CREATE TABLE IF NOT EXISTS mailboxes (
+		id            INTEGER PRIMARY KEY,
+		account_id    INTEGER NOT NULL,
+		name          TEXT NOT NULL,
+		uidvalidity   INTEGER NOT NULL,
+		uidnext       INTEGER NOT NULL,
+		highestmodseq INTEGER NOT NULL,
+		messages      INTEGER NOT NULL,
+		subscribed    INTEGER NOT NULL,
+		special_use   TEXT NOT NULL,
+		UNIQUE (account_id, name)
+	)`,
+	// refs counts the message rows pointing at the blob; the file goes
+	// when it reaches zero.
+	`CREATE TABLE IF NOT EXISTS blobs (
+		name TEXT PRIMARY KEY,
+		size INTEGER NOT NULL,
+		refs INTEGER NOT NULL
+	)`,
+	// size is len(prefix) + blob size; flags are space-separated.
+	`CREATE TABLE IF NOT EXISTS messages (
+		mailbox_id    INTEGER NOT NULL,
+		uid           INTEGER NOT NULL,
+		blob          TEXT NOT NULL,
+		prefix        BLOB NOT NULL,
+		flags         TEXT NOT NULL,
+		modseq        INTEGER NOT NULL,
+		internal_date INTEGER NOT NULL,
+		size          INTEGER NOT NULL,
+		hdr_from      TEXT NOT NULL,
+		hdr_to        TEXT NOT NULL,
+		subject       TEXT NOT NULL,
+		hdr_date      TEXT NOT NULL,
+		message_id    TEXT NOT NULL,
+		PRIMARY KEY (mailbox_id, uid)
+	)`,
+	`CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq)`,
+	`INSERT INTO meta (name, value) SELECT 'uidvalidity', 0
+		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'uidvalidity')`,
+	`INSERT INTO meta (name, value) SELECT 'schema', 1
+		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'schema')`,
+}
+
+func createSchema(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("creating schema: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range schema {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating schema: %w", err)
+		}
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'schema'`).Scan(&v); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("creating schema: %w", err)
+	}
+	return nil
+}

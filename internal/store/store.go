@@ -1,0 +1,181 @@
+// Package store owns facteur's mailboxes: accounts, mailboxes, messages,
+// flags and UIDs. It knows no protocol; imapd, pop3d and deliver/local
+// declare the interfaces they need and this package satisfies them.
+//
+// The embedded implementation keeps metadata in SQLite (store.db, WAL mode,
+// synchronous=FULL) and message content in blob files (blobs/XX/NAME) under
+// one directory. The SQL is kept portable so that a server database can
+// take the same schema later; no SQLite type appears in the API.
+//
+// RFCs whose data model the schema follows:
+//   - RFC 9051 and RFC 3501 (IMAP4): UID, UIDVALIDITY, UIDNEXT, flags,
+//     internal date, INBOX naming.
+//   - RFC 7162 (CONDSTORE): per-message MODSEQ and per-mailbox HIGHESTMODSEQ.
+//   - RFC 6154 (SPECIAL-USE): \Sent, \Drafts, \Trash, \Junk, \Archive.
+//   - RFC 9106 (Argon2) with the PHC string format for password hashes;
+//     bcrypt hashes are also verified.
+//
+// Writes of new mail go through one committer goroutine that groups every
+// delivery finished while it was busy into one transaction (group commit),
+// so the delivery rate is not bounded by the disk's fsync rate.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"facteur/internal/safeio"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+var (
+	// ErrExists is returned when creating an account or mailbox that exists.
+	ErrExists = errors.New("already exists")
+	// ErrNotFound is returned when an account, mailbox or message is missing.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid is returned for a malformed account, mailbox or flag name.
+	ErrInvalid = errors.New("invalid name")
+	// ErrClosed is returned by calls on a closed Store.
+	ErrClosed = errors.New("store closed")
+)
+
+// Options tunes a Store. The zero value of each field selects its default.
+type Options struct {
+	// Argon2Time, Argon2MemoryKiB and Argon2Threads are the argon2id cost
+	// of new password hashes (defaults 2, 19456 KiB, 1: the OWASP
+	// recommendation). Existing hashes keep the cost they were made with.
+	Argon2Time      uint32
+	Argon2MemoryKiB uint32
+	Argon2Threads   uint8
+	// BusyTimeout is how long a statement waits for another process's
+	// lock before failing (default 10s).
+	BusyTimeout time.Duration
+	// MaxBatch bounds the deliveries in one group commit (default 512).
+	MaxBatch int
+	// Readers is the size of the reader connection pool (default 8).
+	Readers int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Argon2Time == 0 {
+		o.Argon2Time = 2
+	}
+	if o.Argon2MemoryKiB == 0 {
+		o.Argon2MemoryKiB = 19456
+	}
+	if o.Argon2Threads == 0 {
+		o.Argon2Threads = 1
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.Readers <= 0 {
+		o.Readers = 8
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Store is an open mail store. Its methods are safe for concurrent use.
+type Store struct {
+	dir   string
+	opt   Options
+	wdb   *sql.DB // exactly one connection: every write goes through it
+	rdb   *sql.DB // query-only pool for reads
+	reqs  chan *commitReq
+	quit  chan struct{}
+	done  chan struct{}
+	close sync.Once
+	seq   atomic.Uint64 // makes blob names unique within this process
+	dummy string        // hash verified for unknown users, to cost the same time
+}
+
+// Open opens (creating if needed) the store under dir with default Options.
+func Open(dir string) (*Store, error) {
+	return OpenWith(dir, Options{})
+}
+
+// OpenWith opens (creating if needed) the store under dir.
+func OpenWith(dir string, opt Options) (*Store, error) {
+	opt = opt.withDefaults()
+	if err := safeio.MkdirAll(filepath.Join(dir, "blobs"), 0o700); err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	s := &Store{
+		dir:  dir,
+		opt:  opt,
+		reqs: make(chan *commitReq),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if err := s.openDBs(); err != nil {
+		return nil, err
+	}
+	dummy, err := s.hashPassword("facteur: no such user")
+	if err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return nil, err
+	}
+	s.dummy = dummy
+	go s.committer()
+	return s, nil
+}
+
+func (s *Store) openDBs() error {
+	path := filepath.Join(s.dir, "store.db")
+	common := fmt.Sprintf("?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL",
+		s.opt.BusyTimeout.Milliseconds())
+	wdb, err := sql.Open("sqlite", path+common+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := createSchema(context.Background(), wdb); err != nil {
+		wdb.Close()
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite", path+common+"&_query_only=1")
+	if err != nil {
+		wdb.Close()
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(s.opt.Readers)
+	rdb.SetMaxIdleConns(s.opt.Readers)
+	s.wdb, s.rdb = wdb, rdb
+	return nil
+}
+
+// Close stops the committer and closes the database. Deliveries not yet
+// handed to the committer fail with ErrClosed.
+func (s *Store) Close() error {
+	var err error
+	s.close.Do(func() {
+		close(s.quit)
+		<-s.done
+		err = errors.Join(s.rdb.Close(), s.wdb.Close())
+	})
+	return err
+}
+
+// blobPath returns the file of the blob stored under name ("XX/NAME").
+func (s *Store) blobPath(name string) string {
+	return filepath.Join(s.dir, "blobs", filepath.FromSlash(name))
+}
