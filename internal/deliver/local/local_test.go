@@ -1,0 +1,245 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"facteur/internal/envelope"
+	"facteur/internal/maillog"
+	"facteur/internal/queue"
+	"facteur/internal/store"
+)
+
+const testMessage = "From: alice@example.com\r\nSubject: test\r\n\r\nHello,\r\nFrom here on.\r\n>From there.\r\n"
+
+var testNow = time.Date(2026, 11, 27, 23, 14, 58, 0, time.UTC)
+
+// fileContent is a queued message's content kept in a file.
+type fileContent string
+
+func (f fileContent) Open() (io.ReadCloser, error) { return os.Open(string(f)) }
+
+func newMessage(t *testing.T, sender, body string) message {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "content")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return message{env: &envelope.Envelope{ID: "4A5B6C7D8E", Sender: sender}, content: fileContent(path)}
+}
+
+func openStore(t *testing.T, users ...string) (*store.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenWith(dir, store.Options{Argon2Time: 1, Argon2MemoryKiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, u := range users {
+		if err := st.AddUser(context.Background(), u, "secret"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st, dir
+}
+
+func newDeliverer(st *store.Store, log *bytes.Buffer, opt Options) *Deliverer {
+	if log != nil {
+		opt.Log = maillog.New(slog.New(slog.NewTextHandler(log, nil)))
+	}
+	opt.Now = func() time.Time { return testNow }
+	return New(st, opt)
+}
+
+func rcpt(addr, dest, final string) *envelope.Recipient {
+	return &envelope.Recipient{Addr: addr, Dest: dest, Final: final, Transport: envelope.TransportLocal}
+}
+
+// stored returns the prefix and content of each message in the store,
+// read straight from its tables and blob files.
+func stored(t *testing.T, dir string) (prefixes []string, blobs map[string]bool, content string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT prefix, blob FROM messages ORDER BY prefix`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	blobs = map[string]bool{}
+	for rows.Next() {
+		var p []byte
+		var blob string
+		if err := rows.Scan(&p, &blob); err != nil {
+			t.Fatal(err)
+		}
+		prefixes = append(prefixes, string(p))
+		blobs[blob] = true
+		b, err := os.ReadFile(filepath.Join(dir, "blobs", blob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		content = string(b)
+	}
+	return prefixes, blobs, content
+}
+
+func TestMailboxes(t *testing.T) {
+	st, dir := openStore(t, "alice", "bob", "carol@example.org")
+	var log bytes.Buffer
+	d := newDeliverer(st, &log, Options{})
+	rcpts := []*envelope.Recipient{
+		rcpt("alice@example.org", "alice", "alice@example.org"),
+		rcpt("postmaster@example.org", "bob", "bob@example.org"),
+		rcpt("nobody@example.org", "nobody", "nobody@example.org"),
+		rcpt("carol@example.org", "carol@example.org", ""),
+		rcpt("alice@example.org", "alice", "alice@example.org"), // duplicate
+	}
+	got := d.deliver(context.Background(), newMessage(t, "", testMessage), rcpts)
+	ok := queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: "delivered to mailbox", Relay: "local"}
+	want := []queue.Result{ok, ok,
+		{Status: queue.Bounced, DSN: "5.1.1", Text: `unknown user: "nobody"`, Relay: "local"}, ok, ok}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("results (-want +got):\n%s", diff)
+	}
+	for _, acct := range []string{"alice", "bob", "carol@example.org"} {
+		if n, err := st.Count(context.Background(), acct, "INBOX"); err != nil || n != 1 {
+			t.Errorf("%s INBOX holds %d messages (%v), want 1", acct, n, err)
+		}
+	}
+	prefixes, blobs, content := stored(t, dir)
+	wantPrefixes := []string{
+		"Return-Path: <>\r\nDelivered-To: alice@example.org\r\n",
+		"Return-Path: <>\r\nDelivered-To: bob@example.org\r\n",
+		"Return-Path: <>\r\nDelivered-To: carol@example.org\r\n",
+	}
+	if diff := cmp.Diff(wantPrefixes, prefixes); diff != "" {
+		t.Errorf("prefixes (-want +got):\n%s", diff)
+	}
+	if len(blobs) != 1 || content != testMessage {
+		t.Errorf("%d blobs holding %q, want one holding the message unchanged", len(blobs), content)
+	}
+	for _, line := range []string{
+		"4A5B6C7D8E: to=<bob@example.org>, orig_to=<postmaster@example.org>, relay=local, delay=0.00, dsn=2.0.0, status=sent (delivered to mailbox)",
+		`4A5B6C7D8E: to=<nobody@example.org>, relay=local, delay=0.00, dsn=5.1.1, status=bounced (unknown user: \"nobody\")`,
+	} {
+		if !strings.Contains(log.String(), line) {
+			t.Errorf("mail log lacks %q:\n%s", line, log.String())
+		}
+	}
+}
+
+func TestMailboxReturnPath(t *testing.T) {
+	st, dir := openStore(t, "bob")
+	d := newDeliverer(st, nil, Options{})
+	r := d.deliver(context.Background(), newMessage(t, "alice@example.com", testMessage),
+		[]*envelope.Recipient{rcpt("bob@example.org", "bob", "")})
+	if r[0].Status != queue.Delivered {
+		t.Fatalf("result %+v", r[0])
+	}
+	prefixes, _, _ := stored(t, dir)
+	want := []string{"Return-Path: <alice@example.com>\r\nDelivered-To: bob@example.org\r\n"}
+	if diff := cmp.Diff(want, prefixes); diff != "" {
+		t.Errorf("prefix (-want +got):\n%s", diff)
+	}
+}
+
+func TestStoreFailureDefers(t *testing.T) {
+	st, _ := openStore(t, "bob")
+	d := newDeliverer(st, nil, Options{})
+	st.Close()
+	got := d.deliver(context.Background(), newMessage(t, "a@b", testMessage),
+		[]*envelope.Recipient{rcpt("bob@example.org", "bob", "")})
+	want := []queue.Result{{Status: queue.Deferred, DSN: "4.3.0", Text: tempMailbox, Relay: "local"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}
+
+func TestUnreadableQueueFileDefers(t *testing.T) {
+	st, _ := openStore(t, "bob")
+	d := newDeliverer(st, nil, Options{})
+	msg := &queue.Message{Env: &envelope.Envelope{ID: "X"}} // no content file
+	mbox := filepath.Join(t.TempDir(), "mbox")
+	got := d.Deliver(context.Background(), msg, []*envelope.Recipient{
+		rcpt("bob@example.org", "bob", ""), rcpt("f@example.org", mbox, ""), rcpt("c@example.org", "|cat", "")})
+	for i, r := range got {
+		if r.Status != queue.Deferred || r.DSN != "4.3.0" {
+			t.Errorf("result %d = %+v, want deferred 4.3.0", i, r)
+		}
+	}
+	if n, _ := st.Count(context.Background(), "bob", "INBOX"); n != 0 {
+		t.Errorf("bob's INBOX holds %d messages", n)
+	}
+}
+
+func TestCancelledContextDefers(t *testing.T) {
+	st, _ := openStore(t, "bob")
+	d := newDeliverer(st, nil, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got := d.deliver(ctx, newMessage(t, "a@b", testMessage), []*envelope.Recipient{
+		rcpt("bob@example.org", "bob", ""), rcpt("c@example.org", "|cat", "")})
+	for i, r := range got {
+		if r.Status != queue.Deferred {
+			t.Errorf("result %d = %+v, want deferred", i, r)
+		}
+	}
+}
+
+func TestExitMeaning(t *testing.T) {
+	tests := []struct {
+		code int
+		want sysexit
+	}{
+		{64, sysexit{"5.3.0", "command line usage error"}},
+		{67, sysexit{"5.1.1", "user unknown"}},
+		{71, sysexit{"4.3.0", "system resource problem"}},
+		{73, sysexit{"5.2.0", "can't create user output file"}},
+		{75, sysexit{"4.3.0", "temporary failure"}},
+		{78, sysexit{"5.3.5", "local configuration error"}},
+		{1, sysexit{"5.3.0", "unknown mail system error"}},
+		{79, sysexit{"5.3.0", "unknown mail system error"}},
+		{255, sysexit{"5.3.0", "unknown mail system error"}},
+	}
+	for _, tt := range tests {
+		if got := exitMeaning(tt.code); got != tt.want {
+			t.Errorf("exitMeaning(%d) = %v, want %v", tt.code, got, tt.want)
+		}
+	}
+}
+
+func TestCommandEnv(t *testing.T) {
+	d := newDeliverer(nil, nil, Options{RecipientDelimiter: "+-", Hostname: "mx.example.org"})
+	env := &envelope.Envelope{Sender: "alice@example.com"}
+	r := rcpt("bob+lists@example.org", "|x", "")
+	r.ORCPT.Type, r.ORCPT.Addr = "rfc822", "Bob@Example.ORG"
+	got := d.commandEnv(env, r)
+	want := []string{"PATH=/usr/bin:/bin", "SHELL=/bin/sh", "SENDER=alice@example.com",
+		"RECIPIENT=bob+lists@example.org", "ORIGINAL_RECIPIENT=Bob@Example.ORG",
+		"LOCAL=bob+lists", "DOMAIN=example.org", "EXTENSION=lists"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	got = d.commandEnv(&envelope.Envelope{}, rcpt("root", "|x", ""))
+	want = []string{"PATH=/usr/bin:/bin", "SHELL=/bin/sh", "SENDER=", "RECIPIENT=root",
+		"ORIGINAL_RECIPIENT=root", "LOCAL=root", "DOMAIN=mx.example.org", "EXTENSION="}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("env without domain (-want +got):\n%s", diff)
+	}
+}
+
