@@ -159,7 +159,7 @@ func (s *server) policy() (*policy.Policy, *config.Aliases, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mynetworks: %w", err)
 	}
-	aliases, err := config.OpenAliasMaps(cfg.List("alias_maps"))
+	aliases, err := config.OpenAliasMaps(specs(cfg, "alias_maps"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("alias_maps: %w", err)
 	}
@@ -178,7 +178,7 @@ func (s *server) policy() (*policy.Policy, *config.Aliases, error) {
 	for _, p := range ifaces {
 		pc.LocalAddrs = append(pc.LocalAddrs, p.Addr())
 	}
-	if maps := cfg.List("virtual_alias_maps"); len(maps) > 0 {
+	if maps := specs(cfg, "virtual_alias_maps"); len(maps) > 0 {
 		t, err := config.OpenTables(maps)
 		if err != nil {
 			return nil, nil, fmt.Errorf("virtual_alias_maps: %w", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -82,6 +81,16 @@ func domainList(cfg *config.Config, name string) []string {
 	var out []string
 	for _, d := range cfg.List(name) {
 		out = append(out, strings.ToLower(strings.TrimSuffix(d, ".")))
+	}
+	return out
+}
+
+// specs returns a table-list parameter with relative paths resolved
+// against the configuration file's directory.
+func specs(cfg *config.Config, name string) []string {
+	var out []string
+	for _, spec := range cfg.List(name) {
+		out = append(out, cfg.ResolveSpec(spec))
 	}
 	return out
 }
