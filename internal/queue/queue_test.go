@@ -69,7 +69,7 @@ func TestCommitThenReopen(t *testing.T) {
 	if b, _ := io.ReadAll(rc); string(b) != body {
 		t.Errorf("content %q, want %q", b, body)
 	}
-	if lines := q.log.find("qmgr: "+f.ID()+": from=<alice@example.org>, size=22, nrcpt=2 (queue active)"); len(lines) != 1 {
+	if lines := q.log.find("qmgr: " + f.ID() + ": from=<alice@example.org>, size=22, nrcpt=2 (queue active)"); len(lines) != 1 {
 		t.Errorf("commit log lines %q", q.log.lines)
 	}
 }
@@ -118,7 +118,7 @@ func TestCommitAfterCloseFailsAndCleansUp(t *testing.T) {
 func TestConcurrentCommitsDurableAndUnique(t *testing.T) {
 	dir := t.TempDir()
 	q := openTest(t, dir, Options{Now: time.Now})
-	const n = 200
+	const n = 64
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
