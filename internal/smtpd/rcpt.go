@@ -47,9 +47,7 @@ func (ss *session) rcpt(arg string) {
 	}
 	rcpts, r := ss.srv.policy.Recipient(ss.ctx, &tx.env.Client, addr)
 	if r != nil {
-		ss.srv.cfg.Log.Event("NOQUEUE", "reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-			ss.name, r.Error(), tx.env.Sender, addr.String(), tx.env.Client.Protocol, ss.client.Helo)
-		ss.reply(r)
+		ss.rejectRcpt(addr, r)
 		return
 	}
 	for _, rc := range rcpts {
@@ -58,6 +56,14 @@ func (ss *session) rcpt(arg string) {
 	tx.env.Recipients = append(tx.env.Recipients, rcpts...)
 	tx.rcpts++
 	ss.reply(smtp.NewReply(250, "2.1.5", "Ok"))
+}
+
+// rejectRcpt logs and sends a policy refusal, as Postfix logs it.
+func (ss *session) rejectRcpt(addr address.Address, r *smtp.Reply) {
+	env := ss.tx.env
+	ss.srv.cfg.Log.Event("NOQUEUE", "reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+		ss.name, r.Error(), env.Sender, addr.String(), env.Client.Protocol, ss.client.Helo)
+	ss.reply(r)
 }
 
 // tooManyRecipients refuses a RCPT past MaxRecipients: RFC 5321
