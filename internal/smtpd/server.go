@@ -171,6 +171,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// track registers a listener for Shutdown. Serve counts in s.wg while it
+// runs, so that its sessions' wg.Add never races with Shutdown's Wait.
 func (s *Server) track(ln net.Listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,6 +180,7 @@ func (s *Server) track(ln net.Listener) bool {
 		return false
 	}
 	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
 	return true
 }
 
@@ -185,13 +188,28 @@ func (s *Server) untrack(ln net.Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.listeners, ln)
+	s.wg.Done()
+}
+
+// enter counts a ServeConn session in s.wg unless Shutdown has begun.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // ServeConn runs one session on conn and returns when it ends; it closes
 // conn. cmd/facteur uses it for "sendmail -bs" on standard input and
 // output. No per-client connection limit applies.
 func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
-	s.wg.Add(1)
+	if !s.enter() {
+		refuse(conn, s.cfg.Timeout, smtp.NewReply(421, "4.3.2", s.cfg.Hostname+" Service shutting down"))
+		return
+	}
 	defer s.wg.Done()
 	s.run(ctx, conn)
 }
