@@ -73,9 +73,9 @@ func (q *Queue) commitBatch(batch []*request) {
 		return
 	}
 	ctx := context.Background()
-	err := q.inTx(ctx, func(tx *sql.Tx) error {
+	err := q.inTx(ctx, func(w *txWriter) error {
 		for _, r := range batch {
-			if err := applyRequest(ctx, tx, r); err != nil {
+			if err := applyRequest(w, r); err != nil {
 				return err
 			}
 		}
@@ -85,12 +85,12 @@ func (q *Queue) commitBatch(batch []*request) {
 		// One bad request must not fail its neighbours: redo them one by one.
 		q.opt.Debug.Warn("group commit failed, committing one by one", "n", len(batch), "err", err)
 		for _, r := range batch {
-			q.answer(r, q.inTx(ctx, func(tx *sql.Tx) error { return applyRequest(ctx, tx, r) }))
+			r.done <- q.inTx(ctx, func(w *txWriter) error { return applyRequest(w, r) })
 		}
 		return
 	}
 	for _, r := range batch {
-		q.answer(r, nil)
+		r.done <- nil
 	}
 }
 
@@ -120,12 +120,12 @@ func (q *Queue) syncDirs(batch []*request) []*request {
 	return kept
 }
 
-func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (q *Queue) inTx(ctx context.Context, fn func(*txWriter) error) error {
 	tx, err := q.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning queue transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&txWriter{ctx: ctx, tx: tx, stmts: make(map[string]*sql.Stmt)}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -135,34 +135,20 @@ func (q *Queue) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-func applyRequest(ctx context.Context, tx *sql.Tx, r *request) error {
+func applyRequest(w *txWriter, r *request) error {
 	switch {
 	case r.insert != nil:
-		return insertMessage(ctx, tx, r.insert)
+		return insertMessage(w, r.insert)
 	case r.corrupt != "":
-		return markCorrupt(ctx, tx, r.corrupt)
+		return markCorrupt(w, r.corrupt)
 	}
 	for _, u := range r.updates {
-		if err := updateRecipient(ctx, tx, u); err != nil {
+		if err := updateRecipient(w, u); err != nil {
 			return err
 		}
 	}
 	if r.remove != "" {
-		return deleteMessage(ctx, tx, r.remove)
+		return deleteMessage(w, r.remove)
 	}
 	return nil
-}
-
-// answer replies to r; a committed new message is logged and offered to the
-// manager (when the hand-off is full, the manager's next scan finds it).
-func (q *Queue) answer(r *request, err error) {
-	if err == nil && r.insert != nil {
-		env := r.insert
-		q.qmgr.Event(env.ID, "from=<%s>, size=%d, nrcpt=%d (queue active)", env.Sender, env.Size, len(env.Recipients))
-		select {
-		case q.fresh <- env.ID:
-		default:
-		}
-	}
-	r.done <- err
 }

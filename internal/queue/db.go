@@ -73,6 +73,27 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 	return db, nil
 }
 
+// txWriter runs statements in one transaction, preparing each distinct
+// statement once per transaction (a group commit repeats the same few).
+type txWriter struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (w *txWriter) exec(query string, args ...any) error {
+	st, ok := w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = w.tx.PrepareContext(w.ctx, query); err != nil {
+			return err
+		}
+		w.stmts[query] = st
+	}
+	_, err := st.ExecContext(w.ctx, args...)
+	return err
+}
+
 func micros(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -87,12 +108,12 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us)
 }
 
-func insertMessage(ctx context.Context, tx *sql.Tx, env *envelope.Envelope) error {
+func insertMessage(w *txWriter, env *envelope.Envelope) error {
 	client, err := json.Marshal(env.Client)
 	if err != nil {
 		return fmt.Errorf("encoding client of %s: %w", env.ID, err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO messages
+	err = w.exec(`INSERT INTO messages
 		(id, sender, envid, ret, body, smtputf8, arrival, size, client, corrupt)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 		env.ID, env.Sender, env.EnvID, string(env.Ret), env.Body, boolInt(env.SMTPUTF8),
@@ -101,7 +122,7 @@ func insertMessage(ctx context.Context, tx *sql.Tx, env *envelope.Envelope) erro
 		return fmt.Errorf("inserting message %s: %w", env.ID, err)
 	}
 	for i, r := range env.Recipients {
-		_, err := tx.ExecContext(ctx, `INSERT INTO recipients
+		err := w.exec(`INSERT INTO recipients
 			(msg_id, idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final,
 			 state, next_try, last_reply, attempts)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -131,8 +152,8 @@ type rcptUpdate struct {
 	attempts  int
 }
 
-func updateRecipient(ctx context.Context, tx *sql.Tx, u rcptUpdate) error {
-	_, err := tx.ExecContext(ctx, `UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?
+func updateRecipient(w *txWriter, u rcptUpdate) error {
+	err := w.exec(`UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?
 		WHERE msg_id = ? AND idx = ?`,
 		string(u.state), micros(u.nextTry), u.lastReply, u.attempts, u.id, u.idx)
 	if err != nil {
@@ -141,18 +162,18 @@ func updateRecipient(ctx context.Context, tx *sql.Tx, u rcptUpdate) error {
 	return nil
 }
 
-func deleteMessage(ctx context.Context, tx *sql.Tx, id string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM recipients WHERE msg_id = ?`, id); err != nil {
+func deleteMessage(w *txWriter, id string) error {
+	if err := w.exec(`DELETE FROM recipients WHERE msg_id = ?`, id); err != nil {
 		return fmt.Errorf("removing recipients of %s: %w", id, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ?`, id); err != nil {
+	if err := w.exec(`DELETE FROM messages WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("removing message %s: %w", id, err)
 	}
 	return nil
 }
 
-func markCorrupt(ctx context.Context, tx *sql.Tx, id string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET corrupt = 1 WHERE id = ?`, id); err != nil {
+func markCorrupt(w *txWriter, id string) error {
+	if err := w.exec(`UPDATE messages SET corrupt = 1 WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("marking %s corrupt: %w", id, err)
 	}
 	return nil

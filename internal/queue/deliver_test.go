@@ -95,7 +95,7 @@ func TestRestartResumesWithoutRedelivery(t *testing.T) {
 	if _, err := os.Stat(q2.contentPath(id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("content file left: %v", err)
 	}
-	if len(q2.log.find("qmgr: " + id + ": removed")) != 1 {
+	if len(q2.log.find("qmgr: "+id+": removed")) != 1 {
 		t.Errorf("no removed line in %q", q2.log.lines)
 	}
 }

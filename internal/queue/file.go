@@ -93,11 +93,19 @@ func (f *File) Commit(ctx context.Context) error {
 		f.Abort()
 		return err
 	}
-	if err := f.q.submit(&request{insert: f.record()}); err != nil {
+	env := f.record()
+	if err := f.q.submit(&request{insert: env}); err != nil {
 		f.Abort()
-		return fmt.Errorf("committing %s: %w", f.env.ID, err)
+		return fmt.Errorf("committing %s: %w", env.ID, err)
 	}
 	f.done = true
+	f.q.qmgr.Event(env.ID, "from=<%s>, size=%d, nrcpt=%d (queue active)", env.Sender, env.Size, len(env.Recipients))
+	// New mail goes to delivery at once; when the hand-off is full, the
+	// manager's next scan finds it in the database.
+	select {
+	case f.q.fresh <- env.ID:
+	default:
+	}
 	return nil
 }
 

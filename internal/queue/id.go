@@ -85,8 +85,8 @@ func validID(id string) bool {
 	return true
 }
 
-// shard is the msg/ subdirectory of id: characters 8 and 9 of its time part,
-// which change every 1.024 ms and cycle over 1024 directories in about a
-// second. Messages committed together mostly share a directory, so the group
-// commit fsyncs few directories.
-func shard(id string) string { return id[idTimeLen-4 : idTimeLen-2] }
+// shard is the msg/ subdirectory of id: characters 7 and 8 of its time
+// part, which change every 32.768 ms and cycle over 1024 directories in
+// about 34 seconds. Messages committed together mostly share a directory,
+// so the group commit fsyncs few directories.
+func shard(id string) string { return id[idTimeLen-5 : idTimeLen-3] }

@@ -262,7 +262,7 @@ func TestSpaceOK(t *testing.T) {
 func TestFilesLandInShardDirectories(t *testing.T) {
 	q := openTest(t, "", Options{})
 	id := enqueue(t, q.Queue, "a@x", "body", rcpt("b@y", "local"))
-	want := filepath.Join(q.dir, "msg", id[7:9], id)
+	want := filepath.Join(q.dir, "msg", id[6:8], id)
 	if _, err := os.Stat(want); err != nil {
 		t.Errorf("content not at %s: %v", want, err)
 	}
