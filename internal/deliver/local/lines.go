@@ -8,11 +8,17 @@ import (
 
 // copyLines copies the queued message (CRLF line endings) from r to w
 // with the UNIX line endings that commands and mbox files expect. With
-// quote, a line beginning "From " gets a ">" in front (RFC 4155 §2, the
-// mboxrd/mboxo convention: a reader would take it for a new message).
+// quote, a line beginning "From " gets a ">" in front (RFC 4155 §2 and
+// its appendix: the mboxo quoting Postfix writes; a reader would take the
+// line for the start of a new message).
 // It reports whether the output ended with a line ending (or was empty).
 func copyLines(w *bufio.Writer, r io.Reader, quote bool) (bool, error) {
-	br := bufio.NewReaderSize(r, 32<<10)
+	return copyLinesSize(w, r, quote, 32<<10)
+}
+
+// copyLinesSize is copyLines reading lines in fragments of at most size.
+func copyLinesSize(w *bufio.Writer, r io.Reader, quote bool, size int) (bool, error) {
+	br := bufio.NewReaderSize(r, size)
 	bol := true // at the beginning of a line
 	cr := false // a CR held back from the end of the previous fragment
 	for {

@@ -242,4 +242,3 @@ func TestCommandEnv(t *testing.T) {
 		t.Errorf("env without domain (-want +got):\n%s", diff)
 	}
 }
-
