@@ -265,3 +265,44 @@ func TestBlobsRemovedWhenUnreferenced(t *testing.T) {
 		t.Errorf("OpenMessage of expunged = %v, want ErrNotFound", err)
 	}
 }
+
+func TestDeleteUserRemovesBlobs(t *testing.T) {
+	s := newStore(t, "toto")
+	for range 3 {
+		if err := deliver(t, s, sample, rcpt{"toto", "", ""}, rcpt{"toto", "Trash", ""}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUser(context.Background(), "toto"); err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, s); len(files) != 0 {
+		t.Errorf("blob files left after DeleteUser: %v", files)
+	}
+	var rows int
+	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM blobs`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("%d blob rows left, %v", rows, err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := newStore(t, "toto")
+	d, err := s.BeginDelivery(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Add("toto", "", nil)
+	io.WriteString(d, sample)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Commit after Close = %v, want ErrClosed", err)
+	}
+	if files := blobFiles(t, s); len(files) != 0 {
+		t.Errorf("blob files left: %v", files)
+	}
+	if _, err := s.BeginDelivery(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("BeginDelivery after Close = %v, want ErrClosed", err)
+	}
+}
