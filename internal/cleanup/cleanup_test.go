@@ -291,3 +291,25 @@ func TestAbort(t *testing.T) {
 		t.Errorf("aborted %v committed %v", f.aborted, f.committed)
 	}
 }
+
+func BenchmarkCleanup(b *testing.B) {
+	body := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n"), 14000)
+	header := []byte("From: a@example.com\r\nTo: b@example.org\r\nSubject: bench\r\n\r\n")
+	q := &fakeQueue{discard: true}
+	c := New(q, Options{Hostname: "mx.example.org"})
+	b.SetBytes(int64(len(header) + len(body)))
+	for b.Loop() {
+		q.files = q.files[:0]
+		m, err := c.Begin(context.Background(), testEnv(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Write(header)
+		for p := body; len(p) > 0; p = p[min(len(p), 32<<10):] {
+			m.Write(p[:min(len(p), 32<<10)])
+		}
+		if err := m.Commit(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
