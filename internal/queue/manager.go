@@ -36,6 +36,7 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 	}
 	s := &scheduler{q: q, transports: transports, inflight: make(map[string]bool),
 		done: make(chan string, q.opt.Concurrency), freshTurn: true}
+	q.sweepOrphans(ctx)
 	s.scan(ctx)
 	tick := time.NewTicker(q.opt.RunDelay)
 	defer tick.Stop()

@@ -267,3 +267,34 @@ func TestFilesLandInShardDirectories(t *testing.T) {
 		t.Errorf("content not at %s: %v", want, err)
 	}
 }
+
+func TestSweepRemovesOnlyOldOrphans(t *testing.T) {
+	q := openTest(t, "", Options{})
+	queued := enqueue(t, q.Queue, "s@x", "body", rcpt("r@x", "local"))
+	old := time.Now().Add(-2 * orphanAge)
+	f, err := q.Create(context.Background(), &envelope.Envelope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := f.ID()
+	f.f.Close() // a crash before Commit: the file stays, no row
+	f.f = nil
+	young, err := q.Create(context.Background(), &envelope.Envelope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer young.Abort()
+	for _, id := range []string{queued, orphan} {
+		if err := os.Chtimes(q.contentPath(id), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.sweepOrphans(context.Background())
+	want := map[string]bool{queued: true, orphan: false, young.ID(): true}
+	for id, kept := range want {
+		_, err := os.Stat(q.contentPath(id))
+		if (err == nil) != kept {
+			t.Errorf("%s: kept %v, want %v", id, err == nil, kept)
+		}
+	}
+}
