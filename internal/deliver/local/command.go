@@ -26,6 +26,9 @@ func (d *Deliverer) command(ctx context.Context, msg message, r *envelope.Recipi
 	command := strings.TrimSpace(strings.TrimPrefix(r.Dest, "|"))
 	out, err := d.runCommand(ctx, msg, r, command)
 	res := d.commandResult(ctx, command, out, err)
+	if err != nil && res.Text == "cannot run command" {
+		d.fault(msg.env.ID, "running command %q: %v", command, err)
+	}
 	if res.Status != queue.Delivered {
 		d.debug.Warn("command delivery failed", "id", msg.env.ID, "command", command,
 			"err", err, "output", out)

@@ -117,6 +117,14 @@ func (d *Deliverer) deliver(ctx context.Context, msg message, rcpts []*envelope.
 	return results
 }
 
+// fault records what went wrong on this machine, in the mail log as a
+// Postfix warning and in the debug log; the result carries a generic text.
+func (d *Deliverer) fault(id, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	d.log.Warn("%s: %s", id, msg)
+	d.debug.Error(msg, "id", id)
+}
+
 // deferred is a temporary failure of this machine: a generic text, the
 // detail goes to the debug log (STYLE 6).
 func deferred(text string) queue.Result {

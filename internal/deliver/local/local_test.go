@@ -160,13 +160,18 @@ func TestMailboxReturnPath(t *testing.T) {
 
 func TestStoreFailureDefers(t *testing.T) {
 	st, _ := openStore(t, "bob")
-	d := newDeliverer(st, nil, Options{})
+	var log bytes.Buffer
+	d := newDeliverer(st, &log, Options{})
 	st.Close()
 	got := d.deliver(context.Background(), newMessage(t, "a@b", testMessage),
 		[]*envelope.Recipient{rcpt("bob@example.org", "bob", "")})
 	want := []queue.Result{{Status: queue.Deferred, DSN: "4.3.0", Text: tempMailbox, Relay: "local"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	// The detail is for the operator's mail log, not for the sender.
+	if !strings.Contains(log.String(), "warning: 4A5B6C7D8E: looking up account \\\"bob\\\": ") {
+		t.Errorf("mail log lacks the store fault:\n%s", log.String())
 	}
 }
 

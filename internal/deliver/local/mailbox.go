@@ -23,7 +23,7 @@ func (d *Deliverer) mailboxes(ctx context.Context, msg message, rcpts []*envelop
 		ok, err := d.st.UserExists(ctx, r.Dest)
 		switch {
 		case err != nil:
-			d.debug.Error("looking up account", "id", msg.env.ID, "account", r.Dest, "err", err)
+			d.fault(msg.env.ID, "looking up account %q: %v", r.Dest, err)
 			results[i] = deferred(tempMailbox)
 		case !ok:
 			results[i] = bounced("5.1.1", fmt.Sprintf("unknown user: %q", r.Dest))
@@ -57,7 +57,7 @@ func (d *Deliverer) storeDelivery(ctx context.Context, msg message, rcpts []*env
 	if err != nil {
 		// A vanished account or any store fault defers: the next attempt
 		// looks the account up again and bounces it if it is gone.
-		d.debug.Error("delivering to mailbox", "id", msg.env.ID, "err", err)
+		d.fault(msg.env.ID, "delivering to mailbox: %v", err)
 		if ctx.Err() != nil {
 			return deferred("delivery interrupted")
 		}

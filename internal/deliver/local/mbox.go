@@ -27,7 +27,7 @@ const (
 // empty line. A failure leaves the file as it was and defers.
 func (d *Deliverer) mbox(ctx context.Context, msg message, r *envelope.Recipient) queue.Result {
 	if err := d.appendMbox(ctx, msg, r); err != nil {
-		d.debug.Error("delivering to file", "id", msg.env.ID, "file", r.Dest, "err", err)
+		d.fault(msg.env.ID, "delivering to file %s: %v", r.Dest, err)
 		return deferred("cannot append message to file " + r.Dest)
 	}
 	return delivered("delivered to file: " + r.Dest)
