@@ -125,8 +125,8 @@ func (d *Deliverer) fault(id, format string, args ...any) {
 	d.debug.Error(msg, "id", id)
 }
 
-// deferred is a temporary failure of this machine: a generic text, the
-// detail goes to the debug log (STYLE 6).
+// deferred is a temporary failure of this machine, with a generic text:
+// the detail goes to the logs through fault (STYLE 6).
 func deferred(text string) queue.Result {
 	return queue.Result{Status: queue.Deferred, DSN: "4.3.0", Text: text, Relay: "local"}
 }
