@@ -211,6 +211,8 @@ func (s *server) localTransport() queue.Transport {
 		Log:            s.log.Service("local"),
 		Debug:          s.debug,
 		Hostname:       s.cfg.Get("myhostname"),
+
+		RecipientDelimiter: s.cfg.Get("recipient_delimiter"),
 	}
 	if os.Geteuid() == 0 {
 		// Pipes run as the owner of data_directory, never as root.
