@@ -1,9 +1,10 @@
 // Package address owns mailbox syntax: the Path, Mailbox, Local-part and
 // Domain productions of RFC 5321 §4.1.2 (with the address literals of
 // §4.1.3), the length limits of RFC 5321 §4.5.3.1, the UTF-8 extensions of
-// RFC 6531 §3.3, domain normalisation (case, IDNA A-labels and U-labels of
-// RFC 5890 with the Punycode of RFC 3492, IP literals) and the split of a
-// local part into base and extension (Postfix's recipient_delimiter).
+// RFC 6531 §3.3, domain normalisation (case, IP literals, and the A-labels
+// and U-labels of IDNA2008, RFC 5890 to RFC 5893, through
+// golang.org/x/net/idna) and the split of a local part into base and
+// extension (Postfix's recipient_delimiter).
 //
 // It knows nothing of policy: whether an address is local, relayed or
 // refused is decided elsewhere.

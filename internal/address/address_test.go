@@ -238,6 +238,7 @@ func TestSplitExtension(t *testing.T) {
 }
 
 func TestNormalizeDomain(t *testing.T) {
+	long := strings.Repeat("a", 63)
 	tests := []struct {
 		in, want string
 		wantErr  bool
@@ -248,11 +249,35 @@ func TestNormalizeDomain(t *testing.T) {
 		{"[127.0.0.1]", "[127.0.0.1]", false},
 		{"[IPv6:0:0:0:0:0:0:0:1]", "[IPv6:::1]", false},
 		{"localhost", "localhost", false},
+		{"ab--cd.example", "ab--cd.example", false},                 // LDH, not an A-label
+		{"r3---sn-ab5l6n.example", "r3---sn-ab5l6n.example", false}, // RFC 5321 allows it
+		{"ß.de", "ß.de", false},                                     // nontransitional: not "ss"
+		{"bu\u0308cher.example", "bücher.example", false},           // RFC 5891 §5.2: NFC
+		{"ＥＸＡＭＰＬＥ.com", "example.com", false},                       // UTS #46 width mapping
+		{"\u05e2\u05d1\u05e8\u05d9\u05ea.example", "\u05e2\u05d1\u05e8\u05d9\u05ea.example", false},
 		{"", "", true},
 		{"a b.example", "", true},
+		{"foo_bar.example", "", true},
+		{"foo..example", "", true},
+		{"foo.example.", "", true},
+		{"-foo.example", "", true},
 		{"ab--\u0301c.example", "", true},
-		{"\u0301abc.example", "", true},
+		{"\u0301abc.example", "", true},      // RFC 5891 §4.2.3.2: leading mark
+		{"\u263a.example", "", true},         // RFC 5892: symbol, DISALLOWED
+		{"a\u0378.example", "", true},        // unassigned code point
+		{"a\u3031.example", "", true},        // RFC 5892 §2.6 DISALLOWED exception
+		{"a\u200db.example", "", true},       // RFC 5892 A.2: ZWJ out of context
+		{"a\u05d0.example", "", true},        // RFC 5893: LTR and RTL in a label
+		{"1.\u05d0\u05d1.example", "", true}, // RFC 5893 rule 1 in a bidi domain
+		{"a\u3002b.example", "", true},       // ideographic full stop
 		{"xn--bcher-kva-.example", "", true},
+		{"xn--abc-.example", "", true},       // decodes to ASCII
+		{"xn--abc.example", "", true},        // decodes to control characters
+		{"xn--bucher-xyd.example", "", true}, // decodes to "bu\u0308cher", not NFC
+		{"xn--bcher-2pa.example", "", true},  // decodes to "bÜcher", not lower case
+		{"xn--.example", "", true},
+		{spreadHan(20) + ".example", "", true},                                   // 60 octets, 68 as an A-label
+		{long + "." + long + "." + long + "." + spreadHan(18) + ".ex", "", true}, // 249 octets, 257 as A-labels
 		{"[300.0.0.1]", "", true},
 	}
 	for _, tt := range tests {
@@ -266,28 +291,39 @@ func TestNormalizeDomain(t *testing.T) {
 	}
 }
 
-// RFC 3492 §7.1 sample strings, and common IDN examples.
-func TestPunycode(t *testing.T) {
+// spreadHan returns n distinct Han ideographs, far enough apart that their
+// Punycode is longer than their UTF-8 (3 octets each).
+func spreadHan(n int) string {
+	r := make([]rune, n)
+	for i := range r {
+		r[i] = rune(0x4e00 + i*7919%20000)
+	}
+	return string(r)
+}
+
+// RFC 3492 §7.1 sample strings, and common IDN examples, through both
+// directions of the public API.
+func TestIDNALabels(t *testing.T) {
 	tests := []struct{ u, a string }{
-		{"bücher", "bcher-kva"},
-		{"münchen", "mnchen-3ya"},
-		{"\u4ed6\u4eec\u4e3a\u4ec0\u4e48\u4e0d\u8bf4\u4e2d\u6587", "ihqwcrb4cv8a8dqg056pqjye"},
-		{"\u3072\u3068\u3064\u5c4b\u6839\u306e\u4e0b2", "2-u9tlzr9756bt3uc0v"},
-		{"\u0644\u064a\u0647\u0645\u0627\u0628\u062a\u0643\u0644\u0645\u0648\u0634\u0639\u0631\u0628\u064a\u061f", "egbpdaj6bu4bxfgehfvwxn"},
+		{"bücher", "xn--bcher-kva"},
+		{"münchen", "xn--mnchen-3ya"},
+		{"\u4ed6\u4eec\u4e3a\u4ec0\u4e48\u4e0d\u8bf4\u4e2d\u6587", "xn--ihqwcrb4cv8a8dqg056pqjye"},
+		{"\u3072\u3068\u3064\u5c4b\u6839\u306e\u4e0b2", "xn--2-u9tlzr9756bt3uc0v"},
+		{"\u043f\u0440\u0438\u043c\u0435\u0440", "xn--e1afmkfd"},
 	}
 	for _, tt := range tests {
-		if got := punyEncode(tt.u); got != tt.a {
-			t.Errorf("punyEncode(%q) = %q, want %q", tt.u, got, tt.a)
+		got, err := NormalizeDomain(tt.a + ".example")
+		if err != nil || got != tt.u+".example" {
+			t.Errorf("NormalizeDomain(%q) = %q, %v; want %q", tt.a+".example", got, err, tt.u+".example")
 		}
-		got, err := punyDecode(tt.a)
-		if err != nil || got != tt.u {
-			t.Errorf("punyDecode(%q) = %q, %v; want %q", tt.a, got, err, tt.u)
+		if got := (Address{"u", tt.u + ".example"}).ASCIIDomain(); got != tt.a+".example" {
+			t.Errorf("ASCIIDomain of %q = %q, want %q", tt.u, got, tt.a+".example")
 		}
 	}
-	for _, bad := range []string{"99999999999999", "a-!", "b", "zzzzzzzzzzzzzzzzzzzz"} {
-		if got, err := punyDecode(bad); err == nil {
-			t.Errorf("punyDecode(%q) = %q, want an error", bad, got)
-		}
+	// Valid Punycode (RFC 3492 §7.1 (A), Arabic) that IDNA2008 refuses:
+	// it ends with U+061F ARABIC QUESTION MARK, a punctuation mark.
+	if got, err := NormalizeDomain("xn--egbpdaj6bu4bxfgehfvwxn.example"); !errors.Is(err, ErrSyntax) {
+		t.Errorf("NormalizeDomain(Arabic sample) = %q, %v; want ErrSyntax", got, err)
 	}
 }
 
@@ -315,6 +351,11 @@ func FuzzParseForwardPath(f *testing.F) {
 		}
 		if !smtputf8 && a.Local != "" && !isASCII(a.Local) {
 			t.Fatalf("%q gave non-ASCII local part without SMTPUTF8", path)
+		}
+		if a.Domain != "" {
+			if d, err := NormalizeDomain(a.ASCIIDomain()); err != nil || d != a.Domain {
+				t.Fatalf("%q: domain %q as A-labels %q normalises to %q, %v", path, a.Domain, a.ASCIIDomain(), d, err)
+			}
 		}
 	})
 }

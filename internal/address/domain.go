@@ -7,19 +7,30 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 const maxLabel = 63 // RFC 1035 §2.3.4, in octets of the A-label
 
+// mailIDNA maps and checks domains as RFC 5891 §5 asks of a lookup, with
+// the mapping of UTS #46: case, width and compatibility mapping and NFC
+// (RFC 5891 §5.2), Punycode (RFC 3492), code points valid in IDNA, the
+// ContextJ rules (RFC 5892 Appendix A.1, A.2) and the Bidi rule
+// (RFC 5893). Processing is nontransitional, as in IDNA2008: "ß" stays
+// "ß". STD3 rules keep ASCII to letters, digits and '-', so "_" is
+// refused. Hyphens are checked by checkLabel instead of UTS #46
+// CheckHyphens, which would refuse LDH labels such as "r3---sn-x" that
+// RFC 5321 allows. A Profile is read-only and safe for concurrent use.
+var mailIDNA = idna.New(idna.MapForLookup(), idna.Transitional(false),
+	idna.BidiRule(), idna.CheckHyphens(false))
+
 // NormalizeDomain checks a domain or an address literal and returns its
-// normal form: labels in lower case, A-labels ("xn--...") turned into
-// U-labels (RFC 5890 §2.3.2.1), IP literals rewritten in their canonical
-// form ("[192.0.2.1]", "[IPv6:2001:db8::1]"). Domains compare equal when
-// their normal forms are equal.
-//
-// Mapping is limited to lower-casing: Unicode normalisation (NFC) is not
-// applied, so a U-label should be given already in NFC, as RFC 5891 §5.3
-// asks of the sender.
+// normal form: labels mapped to lower-case U-labels in NFC (RFC 5891 §5.2,
+// UTS #46), A-labels ("xn--...") turned into U-labels (RFC 5890 §2.3.2.1),
+// IP literals rewritten in their canonical form ("[192.0.2.1]",
+// "[IPv6:2001:db8::1]"). Domains compare equal when their normal forms are
+// equal.
 func NormalizeDomain(d string) (string, error) {
 	if d == "" {
 		return "", fmt.Errorf("%w: empty domain", ErrSyntax)
@@ -37,56 +48,89 @@ func NormalizeDomain(d string) (string, error) {
 	if len(d) > maxDomain {
 		return "", fmt.Errorf("%w: domain longer than %d octets", ErrSyntax, maxDomain)
 	}
-	labels := strings.Split(d, ".")
-	asciiLen := len(labels) - 1
-	for i, l := range labels {
-		u, a, err := normalizeLabel(l)
-		if err != nil {
-			return "", fmt.Errorf("%w in domain %q", err, d)
-		}
-		labels[i] = u
-		asciiLen += len(a)
+	u, a, err := mapDomain(d)
+	if err != nil {
+		return "", fmt.Errorf("%w in domain %q", err, d)
 	}
-	if asciiLen > maxDomain {
+	if len(a) > maxDomain {
 		return "", fmt.Errorf("%w: domain longer than %d octets as A-labels", ErrSyntax, maxDomain)
 	}
-	return strings.Join(labels, "."), nil
+	return u, nil
 }
 
-// normalizeLabel returns a label's U-label (or lower-case LDH) form and its
-// A-label (or LDH) form.
-func normalizeLabel(l string) (ulabel, alabel string, err error) {
-	if l == "" {
-		return "", "", fmt.Errorf("%w: empty label", ErrSyntax)
-	}
-	if !isASCII(l) {
-		u := strings.ToLower(l)
-		if err := checkULabel(u); err != nil {
-			return "", "", err
-		}
-		a := "xn--" + punyEncode(u)
-		if len(a) > maxLabel {
-			return "", "", fmt.Errorf("%w: label longer than %d octets", ErrSyntax, maxLabel)
-		}
-		return u, a, nil
-	}
-	l = strings.ToLower(l)
-	if err := checkLDH(l); err != nil {
+// mapDomain returns a domain's U-label form and its A-label form, checking
+// each label.
+func mapDomain(d string) (ulabels, alabels string, err error) {
+	u, a, err := idnaForms(d)
+	if err != nil {
 		return "", "", err
 	}
-	if strings.HasPrefix(l, "xn--") {
-		u, err := decodeALabel(l)
-		return u, l, err
+	in, ul, al := strings.Split(d, "."), strings.Split(u, "."), strings.Split(a, ".")
+	// UTS #46 maps U+3002 and other full stops to '.': RFC 5321 §4.1.2
+	// and RFC 6531 §3.3 separate labels with '.' alone.
+	if len(ul) != len(in) || len(al) != len(in) {
+		return "", "", fmt.Errorf("%w: label separator other than '.'", ErrSyntax)
 	}
-	return l, l, nil
+	for i := range in {
+		if err := checkLabel(in[i], ul[i], al[i]); err != nil {
+			return "", "", err
+		}
+	}
+	return u, a, nil
+}
+
+// idnaForms returns d mapped to U-labels and encoded as A-labels.
+func idnaForms(d string) (u, a string, err error) {
+	l := strings.ToLower(d)
+	if isASCII(d) && !strings.HasPrefix(l, "xn--") && !strings.Contains(l, ".xn--") {
+		// Without A-labels, an ASCII domain maps to its lower-casing
+		// (checkLabel checks LDH): the common case, made cheap.
+		return l, l, nil
+	}
+	if u, err = mailIDNA.ToUnicode(d); err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	if a, err = mailIDNA.ToASCII(u); err != nil {
+		return "", "", fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	return u, a, nil
+}
+
+// checkLabel checks a label as written (in), mapped to its U-label or LDH
+// form (u) and encoded as an A-label or LDH label (a).
+func checkLabel(in, u, a string) error {
+	if u == "" {
+		return fmt.Errorf("%w: empty label", ErrSyntax)
+	}
+	if len(a) > maxLabel {
+		return fmt.Errorf("%w: label longer than %d octets", ErrSyntax, maxLabel)
+	}
+	if isASCII(u) {
+		return checkLDH(u)
+	}
+	// RFC 5891 §4.2.3.1: no hyphen at either end, nor in the third and
+	// fourth positions.
+	if strings.HasPrefix(u, "-") || strings.HasSuffix(u, "-") {
+		return fmt.Errorf("%w: label %q starts or ends with '-'", ErrSyntax, u)
+	}
+	if r := []rune(u); len(r) >= 4 && r[2] == '-' && r[3] == '-' {
+		return fmt.Errorf("%w: label %q has '--' in positions 3 and 4", ErrSyntax, u)
+	}
+	for _, r := range u {
+		if !idna2008Valid(r) {
+			return fmt.Errorf("%w: character %U not allowed by RFC 5892", ErrSyntax, r)
+		}
+	}
+	// RFC 5891 §5.4: an A-label must be the encoding of its U-label.
+	if l := strings.ToLower(in); strings.HasPrefix(l, "xn--") && l != a {
+		return fmt.Errorf("%w: A-label %q is not canonical", ErrSyntax, in)
+	}
+	return nil
 }
 
 // checkLDH checks sub-domain = Let-dig [Ldh-str] (RFC 5321 §4.1.2) on a
 // lower-case ASCII label.
 func checkLDH(l string) error {
-	if len(l) > maxLabel {
-		return fmt.Errorf("%w: label longer than %d octets", ErrSyntax, maxLabel)
-	}
 	if l[0] == '-' || l[len(l)-1] == '-' {
 		return fmt.Errorf("%w: label %q starts or ends with '-'", ErrSyntax, l)
 	}
@@ -99,49 +143,23 @@ func checkLDH(l string) error {
 	return nil
 }
 
-// checkULabel approximates the U-label rules of RFC 5891 §4.2.3 and
-// RFC 5892 on a lower-case label: letters, digits, combining marks and
-// '-'; no hyphen at either end or in the third and fourth positions; no
-// combining mark first.
-func checkULabel(u string) error {
-	if strings.HasPrefix(u, "-") || strings.HasSuffix(u, "-") {
-		return fmt.Errorf("%w: label %q starts or ends with '-'", ErrSyntax, u)
+// idna2008Valid refuses what UTS #46 keeps valid for compatibility with
+// IDNA2003 but RFC 5892 disallows: symbols and punctuation (outside the
+// LetterDigits of §2.1), the IgnorableBlocks of §2.4 and the DISALLOWED
+// exceptions of §2.6. The CONTEXTO code points (Appendix A.3 to A.7, such
+// as U+00B7 in Catalan "l·l") are refused too: their rules are not checked.
+func idna2008Valid(r rune) bool {
+	switch {
+	case r == 0x06FD, r == 0x06FE, r == 0x0F0B, r == 0x3007: // §2.6 PVALID
+		return true
+	case r == 0x0640, r == 0x07FA, r == 0x302E, r == 0x302F,
+		r >= 0x3031 && r <= 0x3035, r == 0x303B: // §2.6 DISALLOWED
+		return false
+	case r >= 0x20D0 && r <= 0x20FF, r >= 0x1D100 && r <= 0x1D24F: // §2.4
+		return false
 	}
-	if r := []rune(u); len(r) >= 4 && r[2] == '-' && r[3] == '-' {
-		return fmt.Errorf("%w: label %q has '--' in positions 3 and 4", ErrSyntax, u)
-	}
-	for i, r := range u {
-		mark := unicode.In(r, unicode.Mn, unicode.Mc, unicode.Me)
-		if i == 0 && mark {
-			return fmt.Errorf("%w: label %q starts with a combining mark", ErrSyntax, u)
-		}
-		ok := r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' ||
-			r >= 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || mark)
-		if !ok || unicode.IsUpper(r) {
-			return fmt.Errorf("%w: character %U not allowed in domain", ErrSyntax, r)
-		}
-	}
-	return nil
-}
-
-// decodeALabel turns "xn--..." into its U-label, refusing A-labels that do
-// not round-trip (RFC 5891 §5.4: the A-label must be the encoding of a
-// valid U-label).
-func decodeALabel(a string) (string, error) {
-	u, err := punyDecode(a[len("xn--"):])
-	if err != nil {
-		return "", fmt.Errorf("%w: bad A-label %q: %v", ErrSyntax, a, err)
-	}
-	if isASCII(u) {
-		return "", fmt.Errorf("%w: A-label %q decodes to ASCII", ErrSyntax, a)
-	}
-	if err := checkULabel(u); err != nil {
-		return "", err
-	}
-	if "xn--"+punyEncode(u) != a {
-		return "", fmt.Errorf("%w: A-label %q is not canonical", ErrSyntax, a)
-	}
-	return u, nil
+	return r == '-' || unicode.In(r, unicode.Ll, unicode.Lu, unicode.Lo,
+		unicode.Nd, unicode.Lm, unicode.Mn, unicode.Mc)
 }
 
 // toASCIIDomain writes a normalised domain with A-labels.
@@ -149,15 +167,8 @@ func toASCIIDomain(d string) (string, error) {
 	if isASCII(d) || strings.HasPrefix(d, "[") {
 		return d, nil
 	}
-	labels := strings.Split(d, ".")
-	for i, l := range labels {
-		_, a, err := normalizeLabel(l)
-		if err != nil {
-			return "", err
-		}
-		labels[i] = a
-	}
-	return strings.Join(labels, "."), nil
+	_, a, err := mapDomain(d)
+	return a, err
 }
 
 // parseLiteral parses an address-literal (RFC 5321 §4.1.3): "[" IPv4 "]"
