@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,7 +24,7 @@ import (
 )
 
 func runServe(env *cmdEnv, args []string) error {
-	flags, pos, err := parseArgs(args, flagSpec{"v": false})
+	flags, pos, err := parseArgs(args, flagSpec{"v": false, "cpuprofile": true})
 	if err != nil {
 		return err
 	}
@@ -39,6 +40,17 @@ func runServe(env *cmdEnv, args []string) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(maillog.NewHandler(env.stderr, cfg.Get("myhostname"), level))
+	if path := flags["cpuprofile"]; path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return serve(ctx, env, cfg, logger)
