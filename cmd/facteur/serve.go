@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -65,6 +66,7 @@ type server struct {
 	q     *queue.Queue
 	smtpd *smtpd.Server
 	lns   []net.Listener
+	lock  *os.File
 }
 
 func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Logger) error {
@@ -108,6 +110,9 @@ func (s *server) open(ctx context.Context) error {
 	var err error
 	if err = os.MkdirAll(cfg.Get("data_directory"), 0o700); err != nil {
 		return fmt.Errorf("creating data_directory: %w", err)
+	}
+	if s.lock, err = lockDataDir(cfg.Get("data_directory")); err != nil {
+		return err
 	}
 	if s.st, err = openStore(cfg); err != nil {
 		return fmt.Errorf("opening store: %w", err)
@@ -284,5 +289,25 @@ func (s *server) close() error {
 	if s.st != nil {
 		errs = append(errs, s.st.Close())
 	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
 	return errors.Join(errs...)
+}
+
+// lockDataDir takes the lock that makes a server the only one running on
+// a data_directory: two queue managers on one queue would deliver twice.
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "master.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another facteur is running on %s (%s is locked)", dir, path)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, nil
 }

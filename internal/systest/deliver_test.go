@@ -106,3 +106,13 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 		t.Errorf("idle session got %q at shutdown, want 421", got)
 	}
 }
+
+func TestSecondServerOnSameDataRefused(t *testing.T) {
+	s := Start(t, bin)
+	_, err := s.Run("", "serve")
+	if err == nil || !strings.Contains(err.Error(), "another facteur is running") {
+		t.Fatalf("second serve on the same data_directory: %v", err)
+	}
+	c := dial(t, s.SMTP) // the first one still serves
+	c.cmd("NOOP", "250 ")
+}
