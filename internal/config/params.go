@@ -58,6 +58,7 @@ func Params() []Param {
 		{"smtpd_forbid_bare_newline", "yes", KindBool, "", "Refuse a bare LF (or CR) in SMTP input, against SMTP smuggling."},
 		{"smtpd_hard_error_limit", "20", KindInt, "", "Errors after which the SMTP server drops the client."},
 		{"smtpd_listen", "0.0.0.0:25", KindAddressList, "", "facteur's own: the SMTP listen addresses, host:port; empty disables the listener."},
+		{"smtpd_peername_lookup", "yes", KindBool, "", "Look up the SMTP client's reverse name and keep it only when it resolves back to the client's address; otherwise, or with no, the name is `unknown`."},
 		{"smtpd_recipient_limit", "1000", KindInt, "", "Recipients accepted per message."},
 		{"smtpd_shutdown_timeout", "30s", KindTime, "s", "facteur's own: how long transactions in flight may finish on SIGTERM."},
 		{"smtpd_timeout", "300s", KindTime, "s", "How long the SMTP server waits for a client's command or data."},
