@@ -88,7 +88,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	}
 	var gone []string
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		id, err := accountID(ctx, tx, n)
+		id, err := s.accountID(ctx, tx, n)
 		if err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ func (s *Store) UserExists(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	_, err = accountID(ctx, s.rdb, n)
+	_, err = s.accountID(ctx, nil, n)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -193,15 +193,17 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (bool, 
 	return ok, nil
 }
 
-// querier is what *sql.DB and *sql.Tx share for reads.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func accountID(ctx context.Context, q querier, name string) (int64, error) {
+// accountID finds an account's id, inside tx, or on the reader pool with
+// the prepared statement when tx is nil.
+func (s *Store) accountID(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var row *sql.Row
+	if tx == nil {
+		row = s.st.accountID.QueryRowContext(ctx, name)
+	} else {
+		row = tx.QueryRowContext(ctx, accountIDSQL, name)
+	}
 	var id int64
-	err := q.QueryRowContext(ctx, `SELECT id FROM accounts WHERE name = ?`, name).Scan(&id)
+	err := row.Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("account %s: %w", name, ErrNotFound)
 	}

@@ -3,18 +3,24 @@ package store
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
 var benchBody = sample + strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n", 30)
 
 // benchDeliver runs b.N deliveries from many goroutines, as concurrent
-// SMTP sessions would, so that group commit has company to batch.
-func benchDeliver(b *testing.B, s *Store) {
+// SMTP sessions would, so that group commit has company to batch. content
+// gives delivery i its content.
+func benchDeliver(b *testing.B, s *Store, content func(d *Delivery, i int) error) {
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
+	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		for pb.Next() {
@@ -24,7 +30,10 @@ func benchDeliver(b *testing.B, s *Store) {
 				return
 			}
 			d.Add("toto", "", []byte("Delivered-To: toto@localhost\r\n"))
-			io.WriteString(d, benchBody)
+			if err := content(d, int(next.Add(1)-1)); err != nil {
+				b.Error(err)
+				return
+			}
 			if err := d.Commit(ctx); err != nil {
 				b.Error(err)
 				return
@@ -35,9 +44,32 @@ func benchDeliver(b *testing.B, s *Store) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
 
+// writeBody gives a delivery its content with Write.
+func writeBody(d *Delivery, _ int) error {
+	_, err := io.WriteString(d, benchBody)
+	return err
+}
+
 // BenchmarkDeliver delivers into an empty mailbox.
 func BenchmarkDeliver(b *testing.B) {
-	benchDeliver(b, newStore(b, "toto"))
+	benchDeliver(b, newStore(b, "toto"), writeBody)
+}
+
+// BenchmarkDeliverLinkFrom delivers into an empty mailbox content taken
+// from files with LinkFrom, as local delivery does from queue files. The
+// files are written beforehand, outside the timing, as the queue writes
+// them before delivery starts.
+func BenchmarkDeliverLinkFrom(b *testing.B) {
+	s := newStore(b, "toto")
+	src := b.TempDir()
+	for i := range b.N {
+		if err := os.WriteFile(filepath.Join(src, strconv.Itoa(i)), []byte(benchBody), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchDeliver(b, s, func(d *Delivery, i int) error {
+		return d.LinkFrom(filepath.Join(src, strconv.Itoa(i)))
+	})
 }
 
 // BenchmarkDeliverFull100k delivers into a mailbox already holding
@@ -48,14 +80,14 @@ func BenchmarkDeliverFull100k(b *testing.B) {
 	}
 	s := newStore(b, "toto")
 	prefill(b, s, 100_000)
-	benchDeliver(b, s)
+	benchDeliver(b, s, writeBody)
 }
 
 // prefill puts n messages sharing one blob row into toto's INBOX with
 // direct inserts, much faster than n deliveries.
 func prefill(b *testing.B, s *Store, n int) {
 	ctx := context.Background()
-	mb, err := s.lookupMailbox(ctx, s.rdb, "toto", "")
+	mb, err := s.lookupMailbox(ctx, nil, "toto", "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,10 +96,7 @@ func prefill(b *testing.B, s *Store, n int) {
 		b.Fatal(err)
 	}
 	defer tx.Rollback()
-	st, err := prepareBatch(ctx, tx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := s.batchStmts(ctx, tx)
 	defer st.close()
 	req := &commitReq{blob: "00/prefill", size: int64(len(benchBody)), hdr: parseHeader([]byte(benchBody))}
 	for range n {

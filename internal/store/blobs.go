@@ -14,33 +14,48 @@ import (
 	"facteur/internal/safeio"
 )
 
-// createBlob creates a new, empty content file and returns it with its
-// name ("XX/NAME", relative to blobs/).
+// newBlobName returns a fresh, unique blob name ("XX/NAME", relative to
+// blobs/); no file exists under it yet.
 //
 // XX comes from the time (it changes every 64 seconds and cycles through
 // 256 directories), not from a hash: deliveries finished together land in
 // the same directory, so the committer makes all their directory entries
 // durable with one fsync per group commit.
-func (s *Store) createBlob() (*os.File, string, error) {
+func (s *Store) newBlobName() (string, error) {
 	now := s.opt.Now()
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, "", fmt.Errorf("naming blob: %w", err)
+		return "", fmt.Errorf("naming blob: %w", err)
 	}
 	dir := fmt.Sprintf("%02x", uint8(now.Unix()>>6))
-	name := fmt.Sprintf("%s/%x.%x.%x", dir, now.UnixNano(), s.seq.Add(1), rnd)
-	p := s.blobPath(name)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := safeio.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return nil, "", fmt.Errorf("creating blob directory: %w", err)
-		}
+	return fmt.Sprintf("%s/%x.%x.%x", dir, now.UnixNano(), s.seq.Add(1), rnd), nil
+}
+
+// createBlob creates the empty content file of the blob called name.
+func (s *Store) createBlob(name string) (*os.File, error) {
+	var f *os.File
+	err := s.inBlobDir(name, func(p string) (err error) {
 		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	}
+		return err
+	})
 	if err != nil {
-		return nil, "", fmt.Errorf("creating blob: %w", err)
+		return nil, fmt.Errorf("creating blob: %w", err)
 	}
-	return f, name, nil
+	return f, nil
+}
+
+// inBlobDir runs mk with the path of the blob called name and, if mk fails
+// because the blob's directory is missing, creates it and runs mk again.
+func (s *Store) inBlobDir(name string, mk func(path string) error) error {
+	p := s.blobPath(name)
+	err := mk(p)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := safeio.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("creating blob directory: %w", err)
+	}
+	return mk(p)
 }
 
 // blobDir returns the directory holding the blob called name.

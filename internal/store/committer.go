@@ -119,10 +119,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*commitReq) error {
 		return fmt.Errorf("beginning delivery transaction: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := prepareBatch(ctx, tx)
-	if err != nil {
-		return err
-	}
+	st := s.batchStmts(ctx, tx)
 	defer st.close()
 	boxes := make(map[[2]string]*batchMailbox)
 	for _, r := range batch {
@@ -163,26 +160,16 @@ type batchStmts struct {
 	lookup, insertBlob, insertMessage, updateMailbox *sql.Stmt
 }
 
-func prepareBatch(ctx context.Context, tx *sql.Tx) (*batchStmts, error) {
-	var st batchStmts
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{
-		{&st.lookup, lookupMailboxSQL},
-		{&st.insertBlob, `INSERT INTO blobs (name, size, refs) VALUES (?, ?, ?)`},
-		{&st.insertMessage, `INSERT INTO messages (mailbox_id, uid, blob, prefix, flags, modseq,
-			internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id)
-			VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.updateMailbox, `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, messages = ? WHERE id = ?`},
-	} {
-		var err error
-		if *p.dst, err = tx.PrepareContext(ctx, p.query); err != nil {
-			st.close()
-			return nil, fmt.Errorf("preparing delivery statements: %w", err)
-		}
+// batchStmts binds the Store's prepared delivery statements to tx. They
+// were prepared on the writer's one connection, which tx holds, so no SQL
+// is parsed again.
+func (s *Store) batchStmts(ctx context.Context, tx *sql.Tx) *batchStmts {
+	return &batchStmts{
+		lookup:        tx.StmtContext(ctx, s.st.wLookupMailbox),
+		insertBlob:    tx.StmtContext(ctx, s.st.insertBlob),
+		insertMessage: tx.StmtContext(ctx, s.st.insertMessage),
+		updateMailbox: tx.StmtContext(ctx, s.st.updateMailbox),
 	}
-	return &st, nil
 }
 
 func (st *batchStmts) close() {

@@ -11,22 +11,27 @@ import (
 // fill the cached header fields.
 const maxHeaderCapture = 32 << 10
 
-// errFinished is returned by a Delivery used after Commit or Abort.
-var errFinished = errors.New("delivery already committed or aborted")
+var (
+	// errFinished is returned by a Delivery used after Commit or Abort.
+	errFinished = errors.New("delivery already committed or aborted")
+	// errMixed is returned when Write and LinkFrom are both used.
+	errMixed = errors.New("delivery content given both by Write and LinkFrom")
+)
 
 // Delivery is one message on its way into one or more mailboxes. It is
 // two-phase: nothing is visible until Commit returns nil, and Abort (or a
 // failed Commit) leaves nothing behind. A Delivery is used by one
 // goroutine.
 type Delivery struct {
-	s     *Store
-	f     *os.File
-	blob  string // "XX/NAME"
-	rcpts []recipient
-	size  int64
-	head  []byte // the first maxHeaderCapture bytes of the content
-	err   error  // first write error, reported by Commit
-	done  bool
+	s      *Store
+	f      *os.File // the blob being written; nil until the first Write
+	blob   string   // "XX/NAME"
+	linked bool     // the blob is a link made by LinkFrom
+	rcpts  []recipient
+	size   int64
+	head   []byte // the first maxHeaderCapture bytes of the content
+	err    error  // first write error, reported by Commit
+	done   bool
 }
 
 type recipient struct {
@@ -34,7 +39,8 @@ type recipient struct {
 	prefix           []byte
 }
 
-// BeginDelivery starts a delivery, creating its content blob.
+// BeginDelivery starts a delivery. Its content blob is made by the first
+// Write, or by LinkFrom.
 func (s *Store) BeginDelivery(ctx context.Context) (*Delivery, error) {
 	select {
 	case <-s.quit:
@@ -43,11 +49,11 @@ func (s *Store) BeginDelivery(ctx context.Context) (*Delivery, error) {
 		return nil, ctx.Err()
 	default:
 	}
-	f, name, err := s.createBlob()
+	name, err := s.newBlobName()
 	if err != nil {
 		return nil, err
 	}
-	return &Delivery{s: s, f: f, blob: name}, nil
+	return &Delivery{s: s, blob: name}, nil
 }
 
 // Add names a recipient mailbox ("" is INBOX) and the header lines put
@@ -69,6 +75,14 @@ func (d *Delivery) Write(p []byte) (int, error) {
 	}
 	if d.err != nil {
 		return 0, d.err
+	}
+	if d.linked {
+		return 0, errMixed
+	}
+	if d.f == nil {
+		if d.f, d.err = d.s.createBlob(d.blob); d.err != nil {
+			return 0, d.err
+		}
 	}
 	if room := maxHeaderCapture - len(d.head); room > 0 {
 		d.head = append(d.head, p[:min(room, len(p))]...)
@@ -95,19 +109,39 @@ func (d *Delivery) Commit(ctx context.Context) error {
 		d.discard()
 		return err
 	}
-	if err := d.f.Sync(); err != nil {
+	if err := d.closeBlob(); err != nil {
 		d.discard()
-		return fmt.Errorf("syncing blob: %w", err)
-	}
-	if err := d.f.Close(); err != nil {
-		os.Remove(d.s.blobPath(d.blob))
-		return fmt.Errorf("closing blob: %w", err)
+		return err
 	}
 	if err := d.s.submit(ctx, req); err != nil {
 		if !req.ambiguous {
 			os.Remove(d.s.blobPath(d.blob))
 		}
 		return err
+	}
+	return nil
+}
+
+// closeBlob makes the written content durable and closes its file. A
+// linked blob's content is durable already (see LinkFrom).
+func (d *Delivery) closeBlob() error {
+	if d.linked {
+		return nil
+	}
+	if d.f == nil { // nothing was written: the content is empty
+		f, err := d.s.createBlob(d.blob)
+		if err != nil {
+			return err
+		}
+		d.f = f
+	}
+	if err := d.f.Sync(); err != nil {
+		return fmt.Errorf("syncing blob: %w", err)
+	}
+	f := d.f
+	d.f = nil
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing blob: %w", err)
 	}
 	return nil
 }
@@ -152,6 +186,12 @@ func (d *Delivery) Abort() {
 }
 
 func (d *Delivery) discard() {
-	d.f.Close()
+	if d.f != nil {
+		d.f.Close()
+		d.f = nil
+	}
+	// A blob whose file was closed by a failed closeBlob, or never
+	// created, is removed too (or not found): the name is this
+	// delivery's alone.
 	os.Remove(d.s.blobPath(d.blob))
 }

@@ -57,7 +57,7 @@ func (s *Store) CreateMailbox(ctx context.Context, account, name string) error {
 		return err
 	}
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		id, err := accountID(ctx, tx, a)
+		id, err := s.accountID(ctx, tx, a)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (s *Store) Mailboxes(ctx context.Context, account string) ([]MailboxInfo, e
 	if err != nil {
 		return nil, err
 	}
-	id, err := accountID(ctx, s.rdb, a)
+	id, err := s.accountID(ctx, nil, a)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func boolCmp(a, b bool) int {
 // Count returns the number of messages in a mailbox, kept in the mailbox
 // row so that it costs one indexed lookup.
 func (s *Store) Count(ctx context.Context, account, mailbox string) (int, error) {
-	mb, err := s.lookupMailbox(ctx, s.rdb, account, mailbox)
+	mb, err := s.lookupMailbox(ctx, nil, account, mailbox)
 	if err != nil {
 		return 0, err
 	}
@@ -161,12 +161,9 @@ type mailboxRow struct {
 	messages      int
 }
 
-const lookupMailboxSQL = `SELECT m.id, m.uidnext, m.highestmodseq, m.messages
-	FROM mailboxes m JOIN accounts a ON a.id = m.account_id
-	WHERE a.name = ? AND m.name = ?`
-
-// lookupMailbox validates the names and finds the mailbox row.
-func (s *Store) lookupMailbox(ctx context.Context, q querier, account, mailbox string) (mailboxRow, error) {
+// lookupMailbox validates the names and finds the mailbox row, inside tx,
+// or on the reader pool with the prepared statement when tx is nil.
+func (s *Store) lookupMailbox(ctx context.Context, tx *sql.Tx, account, mailbox string) (mailboxRow, error) {
 	a, err := accountName(account)
 	if err != nil {
 		return mailboxRow{}, err
@@ -175,8 +172,14 @@ func (s *Store) lookupMailbox(ctx context.Context, q querier, account, mailbox s
 	if err != nil {
 		return mailboxRow{}, err
 	}
+	var row *sql.Row
+	if tx == nil {
+		row = s.st.lookupMailbox.QueryRowContext(ctx, a, mb)
+	} else {
+		row = tx.QueryRowContext(ctx, lookupMailboxSQL, a, mb)
+	}
 	var r mailboxRow
-	err = q.QueryRowContext(ctx, lookupMailboxSQL, a, mb).Scan(&r.id, &r.uidnext, &r.highestModSeq, &r.messages)
+	err = row.Scan(&r.id, &r.uidnext, &r.highestModSeq, &r.messages)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("mailbox %s of %s: %w", mb, a, ErrNotFound)
 	}

@@ -28,7 +28,7 @@ type MessageInfo struct {
 
 // Messages lists a mailbox's messages in UID order.
 func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]MessageInfo, error) {
-	mb, err := s.lookupMailbox(ctx, s.rdb, account, mailbox)
+	mb, err := s.lookupMailbox(ctx, nil, account, mailbox)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]Messag
 // OpenMessage returns the message's bytes: the recipient's prefix followed
 // by the shared content.
 func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error) {
-	mb, err := s.lookupMailbox(ctx, s.rdb, account, mailbox)
+	mb, err := s.lookupMailbox(ctx, nil, account, mailbox)
 	if err != nil {
 		return nil, err
 	}
