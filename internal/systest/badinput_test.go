@@ -77,3 +77,12 @@ func TestBadClientsDoNotStopOthers(t *testing.T) {
 		t.Errorf("toto has %d messages, want only the good one", n)
 	}
 }
+
+// TestNoDiskSpace: with less free disk than 1.5 × message_size_limit,
+// MAIL gets 452 4.3.1 (the limit here is larger than any disk).
+func TestNoDiskSpace(t *testing.T) {
+	s := Start(t, bin, "message_size_limit = 1000000000000000")
+	c := dial(t, s.SMTP)
+	c.cmd("EHLO client.example", "250 ")
+	c.cmd("MAIL FROM:<a@example.org>", "452 4.3.1 ")
+}
