@@ -73,6 +73,13 @@ type Config struct {
 	// ShutdownTimeout is how long cmd/facteur lets Shutdown wait; smtpd
 	// itself follows the context given to Shutdown.
 	ShutdownTimeout time.Duration
+	// PeernameLookup is smtpd_peername_lookup: name each client by its
+	// forward-confirmed reverse name, asking Resolver. Off, or with a nil
+	// Resolver, every client is "unknown".
+	PeernameLookup bool
+	Resolver       Resolver
+	// PeernameTimeout bounds those lookups for one client; 0 means 10s.
+	PeernameTimeout time.Duration
 	Log             *maillog.Logger // nil discards
 	Debug           *slog.Logger    // nil discards
 }
@@ -96,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = defaultTimeout
+	}
+	if c.PeernameTimeout <= 0 {
+		c.PeernameTimeout = defaultPeernameTimeout
 	}
 	if c.HardErrorLimit <= 0 {
 		c.HardErrorLimit = defaultHardErrorLimit

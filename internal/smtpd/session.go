@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -32,7 +31,7 @@ type session struct {
 	cancel context.CancelFunc
 
 	client  envelope.Client
-	name    string // "unknown[192.0.2.1]" for the log
+	name    string // "mail.example.org[192.0.2.1]" or "unknown[192.0.2.1]", for the log
 	greeted bool   // HELO or EHLO seen
 	ehlo    bool   // enhanced status codes in replies
 	tx      *transaction
@@ -55,7 +54,6 @@ func (s *Server) run(ctx context.Context, conn net.Conn) {
 	ss.r = smtp.NewReader(ss.conn)
 	ss.w = bufio.NewWriterSize(ss.conn, writeBufferSize)
 	ss.client.Addr = remoteAddr(conn)
-	ss.name = clientName(ss.client.Addr)
 	defer cancel()
 	defer conn.Close()
 	if !s.register(ss) {
@@ -63,11 +61,15 @@ func (s *Server) run(ctx context.Context, conn net.Conn) {
 		return
 	}
 	defer s.unregister(ss)
-	s.cfg.Log.Event("", "connect from %s", ss.name)
+	ss.name = clientName("", ss.client.Addr)
 	defer func() {
 		s.cfg.Log.Event("", "disconnect from %s%s", ss.name, ss.counts.String())
 	}()
 	defer ss.recoverPanic()
+	// Postfix names the client before the greeting, for every log line.
+	ss.client.Name = s.peerName(ctx, ss.client.Addr)
+	ss.name = clientName(ss.client.Name, ss.client.Addr)
+	s.cfg.Log.Event("", "connect from %s", ss.name)
 	ss.client.Local = s.policy.ClientTrusted(ss.client.Addr)
 	ss.reply(&smtp.Reply{Code: 220, Lines: []string{s.cfg.Banner}})
 	ss.loop()
@@ -75,13 +77,6 @@ func (s *Server) run(ctx context.Context, conn net.Conn) {
 		ss.reset()
 	}
 	ss.w.Flush()
-}
-
-func clientName(addr netip.Addr) string {
-	if !addr.IsValid() {
-		return "unknown[unknown]"
-	}
-	return "unknown[" + addr.String() + "]"
 }
 
 // recoverPanic turns a panic in a session into a log line and a closed
