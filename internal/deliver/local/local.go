@@ -3,7 +3,8 @@
 // each one to its destination:
 //
 //   - an account: into the store, one shared content for every account of
-//     the message, each with its own Return-Path (RFC 5321 §4.4) and
+//     the message (a hard link to the fsync'd queue file where possible,
+//     not a copy), each with its own Return-Path (RFC 5321 §4.4) and
 //     Delivered-To (RFC 9228) prefix;
 //   - "|command": piped into /bin/sh -c command, with the environment
 //     local(8) sets and sendmail's exit codes (sysexits.h) mapped to

@@ -3,8 +3,8 @@ package local
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,10 +24,17 @@ const testMessage = "From: alice@example.com\r\nSubject: test\r\n\r\nHello,\r\nF
 
 var testNow = time.Date(2026, 11, 27, 23, 14, 58, 0, time.UTC)
 
-// fileContent is a queued message's content kept in a file.
+// fileContent is a queued message's content kept in a file that is never
+// modified, as a queue file: mailbox delivery links it into the store.
 type fileContent string
 
 func (f fileContent) Open() (io.ReadCloser, error) { return os.Open(string(f)) }
+func (f fileContent) Path() string                 { return string(f) }
+
+// openOnly is content that can only be opened: mailbox delivery copies it.
+type openOnly struct{ fileContent }
+
+func (o openOnly) Open() (io.ReadCloser, error) { return o.fileContent.Open() }
 
 func newMessage(t *testing.T, sender, body string) message {
 	t.Helper()
@@ -66,42 +73,71 @@ func rcpt(addr, dest, final string) *envelope.Recipient {
 	return &envelope.Recipient{Addr: addr, Dest: dest, Final: final, Transport: envelope.TransportLocal}
 }
 
-// stored returns the prefix and content of each message in the store,
-// read straight from its tables and blob files.
-func stored(t *testing.T, dir string) (prefixes []string, blobs map[string]bool, content string) {
+// stored returns the messages of an account's INBOX, read back through
+// the store, in UID order.
+func stored(t *testing.T, st *store.Store, account string) []string {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(dir, "store.db"))
+	ctx := context.Background()
+	msgs, err := st.Messages(ctx, account, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT prefix, blob FROM messages ORDER BY prefix`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	blobs = map[string]bool{}
-	for rows.Next() {
-		var p []byte
-		var blob string
-		if err := rows.Scan(&p, &blob); err != nil {
-			t.Fatal(err)
-		}
-		prefixes = append(prefixes, string(p))
-		blobs[blob] = true
-		b, err := os.ReadFile(filepath.Join(dir, "blobs", blob))
+	var out []string
+	for _, m := range msgs {
+		rc, err := st.OpenMessage(ctx, account, "", m.UID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		content = string(b)
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(b)) != m.Size {
+			t.Errorf("%s UID %d: read %d bytes, size says %d", account, m.UID, len(b), m.Size)
+		}
+		out = append(out, string(b))
 	}
-	return prefixes, blobs, content
+	return out
+}
+
+// blobCount counts the content files under the store's blobs directory
+// (the layout the store's package comment documents).
+func blobCount(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestMailboxes(t *testing.T) {
-	st, dir := openStore(t, "alice", "bob", "carol@example.org")
-	var log bytes.Buffer
-	d := newDeliverer(st, &log, Options{})
+	for _, tt := range []struct {
+		name string
+		wrap func(fileContent) content
+	}{
+		{"linked queue file", func(f fileContent) content { return f }},
+		{"copied content", func(f fileContent) content { return openOnly{f} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, dir := openStore(t, "alice", "bob", "carol@example.org")
+			var log bytes.Buffer
+			msg := newMessage(t, "", testMessage)
+			msg.content = tt.wrap(msg.content.(fileContent))
+			testMailboxes(t, st, dir, &log, msg)
+		})
+	}
+}
+
+func testMailboxes(t *testing.T, st *store.Store, dir string, log *bytes.Buffer, msg message) {
+	d := newDeliverer(st, log, Options{})
 	rcpts := []*envelope.Recipient{
 		rcpt("alice@example.org", "alice", "alice@example.org"),
 		rcpt("postmaster@example.org", "bob", "bob@example.org"),
@@ -109,29 +145,22 @@ func TestMailboxes(t *testing.T) {
 		rcpt("carol@example.org", "carol@example.org", ""),
 		rcpt("alice@example.org", "alice", "alice@example.org"), // duplicate
 	}
-	got := d.deliver(context.Background(), newMessage(t, "", testMessage), rcpts)
+	got := d.deliver(context.Background(), msg, rcpts)
 	ok := queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: "delivered to mailbox", Relay: "local"}
 	want := []queue.Result{ok, ok,
 		{Status: queue.Bounced, DSN: "5.1.1", Text: `unknown user: "nobody"`, Relay: "local"}, ok, ok}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("results (-want +got):\n%s", diff)
 	}
-	for _, acct := range []string{"alice", "bob", "carol@example.org"} {
-		if n, err := st.Count(context.Background(), acct, "INBOX"); err != nil || n != 1 {
-			t.Errorf("%s INBOX holds %d messages (%v), want 1", acct, n, err)
+	for acct, to := range map[string]string{"alice": "alice@example.org", "bob": "bob@example.org",
+		"carol@example.org": "carol@example.org"} {
+		want := []string{"Return-Path: <>\r\nDelivered-To: " + to + "\r\n" + testMessage}
+		if diff := cmp.Diff(want, stored(t, st, acct)); diff != "" {
+			t.Errorf("%s INBOX (-want +got):\n%s", acct, diff)
 		}
 	}
-	prefixes, blobs, content := stored(t, dir)
-	wantPrefixes := []string{
-		"Return-Path: <>\r\nDelivered-To: alice@example.org\r\n",
-		"Return-Path: <>\r\nDelivered-To: bob@example.org\r\n",
-		"Return-Path: <>\r\nDelivered-To: carol@example.org\r\n",
-	}
-	if diff := cmp.Diff(wantPrefixes, prefixes); diff != "" {
-		t.Errorf("prefixes (-want +got):\n%s", diff)
-	}
-	if len(blobs) != 1 || content != testMessage {
-		t.Errorf("%d blobs holding %q, want one holding the message unchanged", len(blobs), content)
+	if n := blobCount(t, dir); n != 1 {
+		t.Errorf("%d content files, want one shared by every mailbox", n)
 	}
 	for _, line := range []string{
 		"4A5B6C7D8E: to=<bob@example.org>, orig_to=<postmaster@example.org>, relay=local, delay=0.00, dsn=2.0.0, status=sent (delivered to mailbox)",
@@ -144,17 +173,16 @@ func TestMailboxes(t *testing.T) {
 }
 
 func TestMailboxReturnPath(t *testing.T) {
-	st, dir := openStore(t, "bob")
+	st, _ := openStore(t, "bob")
 	d := newDeliverer(st, nil, Options{})
 	r := d.deliver(context.Background(), newMessage(t, "alice@example.com", testMessage),
 		[]*envelope.Recipient{rcpt("bob@example.org", "bob", "")})
 	if r[0].Status != queue.Delivered {
 		t.Fatalf("result %+v", r[0])
 	}
-	prefixes, _, _ := stored(t, dir)
-	want := []string{"Return-Path: <alice@example.com>\r\nDelivered-To: bob@example.org\r\n"}
-	if diff := cmp.Diff(want, prefixes); diff != "" {
-		t.Errorf("prefix (-want +got):\n%s", diff)
+	want := []string{"Return-Path: <alice@example.com>\r\nDelivered-To: bob@example.org\r\n" + testMessage}
+	if diff := cmp.Diff(want, stored(t, st, "bob")); diff != "" {
+		t.Errorf("bob's INBOX (-want +got):\n%s", diff)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"facteur/internal/envelope"
 	"facteur/internal/queue"
+	"facteur/internal/store"
 )
 
 // tempMailbox is the text of every deferral caused by the store: what went
@@ -67,11 +68,6 @@ func (d *Deliverer) storeDelivery(ctx context.Context, msg message, rcpts []*env
 }
 
 func (d *Deliverer) writeStore(ctx context.Context, msg message, rcpts []*envelope.Recipient, todo []int) error {
-	src, err := msg.Open()
-	if err != nil {
-		return err
-	}
-	defer src.Close()
 	dl, err := d.st.BeginDelivery(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning delivery: %w", err)
@@ -79,12 +75,42 @@ func (d *Deliverer) writeStore(ctx context.Context, msg message, rcpts []*envelo
 	for _, i := range todo {
 		dl.Add(rcpts[i].Dest, "", prefix(msg.env, rcpts[i], "\r\n"))
 	}
-	if _, err := io.Copy(dl, ctxReader{ctx, src}); err != nil {
+	if err := fillContent(ctx, dl, msg); err != nil {
 		dl.Abort()
-		return fmt.Errorf("copying message: %w", err)
+		return err
 	}
 	if err := dl.Commit(ctx); err != nil {
 		return fmt.Errorf("committing delivery: %w", err)
+	}
+	return nil
+}
+
+// pather is content kept in a file that is never modified, as a committed
+// queue file is (queue.Message.Path).
+type pather interface {
+	Path() string
+}
+
+// fillContent gives the store delivery its shared content: a link to the
+// queue file when there is one, since that file is fsync'd and immutable
+// (the store falls back to a copy itself), or else a copy of it.
+func fillContent(ctx context.Context, dl *store.Delivery, msg message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p, ok := msg.content.(pather); ok && p.Path() != "" {
+		if err := dl.LinkFrom(p.Path()); err != nil {
+			return fmt.Errorf("taking message content: %w", err)
+		}
+		return nil
+	}
+	src, err := msg.Open()
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if _, err := io.Copy(dl, ctxReader{ctx, src}); err != nil {
+		return fmt.Errorf("copying message: %w", err)
 	}
 	return nil
 }

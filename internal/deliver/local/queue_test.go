@@ -2,8 +2,13 @@ package local
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"facteur/internal/envelope"
 	"facteur/internal/queue"
@@ -12,7 +17,7 @@ import (
 // TestThroughQueue delivers a message that the real queue hands over, so
 // that Deliver reads an actual *queue.Message.
 func TestThroughQueue(t *testing.T) {
-	st, dir := openStore(t, "bob")
+	st, _ := openStore(t, "bob")
 	q, err := queue.Open(t.TempDir(), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -33,22 +38,40 @@ func TestThroughQueue(t *testing.T) {
 	if err := f.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d := newDeliverer(st, nil, Options{})
+	d := recordPath{newDeliverer(st, nil, Options{}), make(chan string, 1)}
 	ran := make(chan error, 1)
 	go func() { ran <- q.Run(ctx, map[string]queue.Transport{envelope.TransportLocal: d}) }()
+	path := <-d.paths
+	// Delivered, then forgotten: the queue removes its own name of the
+	// content, which the mailbox linked.
 	for i := 0; ; i++ {
-		if n, _ := st.Count(ctx, "bob", "INBOX"); n == 1 {
+		n, _ := st.Count(ctx, "bob", "INBOX")
+		if _, err := os.Stat(path); n == 1 && errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 		if i == 500 {
-			t.Fatal("the queued message never reached bob's INBOX")
+			t.Fatal("the queued message never reached bob's INBOX, or the queue kept its file")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
 	<-ran
-	prefixes, _, content := stored(t, dir)
-	if len(prefixes) != 1 || prefixes[0] != "Return-Path: <alice@example.com>\r\nDelivered-To: bob@example.org\r\n" || content != testMessage {
-		t.Errorf("stored %q + %q", prefixes, content)
+	want := []string{"Return-Path: <alice@example.com>\r\nDelivered-To: bob@example.org\r\n" + testMessage}
+	if diff := cmp.Diff(want, stored(t, st, "bob")); diff != "" {
+		t.Errorf("bob's INBOX (-want +got):\n%s", diff)
 	}
+}
+
+// recordPath is the Deliverer, telling the test which queue file it had.
+type recordPath struct {
+	*Deliverer
+	paths chan string
+}
+
+func (r recordPath) Deliver(ctx context.Context, msg *queue.Message, rcpts []*envelope.Recipient) []queue.Result {
+	select {
+	case r.paths <- msg.Path():
+	default:
+	}
+	return r.Deliverer.Deliver(ctx, msg, rcpts)
 }
