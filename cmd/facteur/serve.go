@@ -17,6 +17,7 @@ import (
 	"facteur/internal/cleanup"
 	"facteur/internal/config"
 	"facteur/internal/deliver/local"
+	"facteur/internal/dns"
 	"facteur/internal/maillog"
 	"facteur/internal/policy"
 	"facteur/internal/queue"
@@ -163,6 +164,8 @@ func (s *server) smtpdConfig() smtpd.Config {
 		ConnLimitPerClient: int(cfg.Int("smtpd_client_connection_count_limit")),
 		HardErrorLimit:     int(cfg.Int("smtpd_hard_error_limit")),
 		ShutdownTimeout:    cfg.Duration("smtpd_shutdown_timeout"),
+		PeernameLookup:     cfg.Bool("smtpd_peername_lookup"),
+		Resolver:           dns.NewSystem(cfg.List("dns_nameservers")),
 		Log:                s.log.Service("smtpd"),
 		Debug:              s.debug,
 	}
