@@ -125,7 +125,7 @@ func (q *Queue) inTx(ctx context.Context, fn func(*txWriter) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning queue transaction: %w", err)
 	}
-	if err := fn(&txWriter{ctx: ctx, tx: tx, stmts: make(map[string]*sql.Stmt)}); err != nil {
+	if err := fn(&txWriter{ctx: ctx, tx: tx, st: q.st, bound: make(map[*sql.Stmt]*sql.Stmt)}); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -73,24 +73,84 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 	return db, nil
 }
 
-// txWriter runs statements in one transaction, preparing each distinct
-// statement once per transaction (a group commit repeats the same few).
+// The statements of the queue's every message, prepared once at Open:
+// SQLite parses SQL at each Prepare, which costs more than running these
+// statements. database/sql prepares a statement again on each new
+// connection, so Open keeps connections idle rather than closing them.
+const (
+	insertMsgSQL = `INSERT INTO messages
+		(id, sender, envid, ret, body, smtputf8, arrival, size, client, corrupt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
+	insertRcptSQL = `INSERT INTO recipients
+		(msg_id, idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final,
+		 state, next_try, last_reply, attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	updateRcptSQL = `UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?
+		WHERE msg_id = ? AND idx = ?`
+	deleteRcptsSQL = `DELETE FROM recipients WHERE msg_id = ?`
+	deleteMsgSQL   = `DELETE FROM messages WHERE id = ?`
+	markCorruptSQL = `UPDATE messages SET corrupt = 1 WHERE id = ?`
+	selectMsgSQL   = `SELECT sender, envid, ret, body, smtputf8, arrival, size, client, corrupt
+		FROM messages WHERE id = ?`
+	selectRcptsSQL = `SELECT idx, addr, orcpt_type, orcpt_addr, notify, transport, dest,
+		final, state, next_try, last_reply, attempts FROM recipients WHERE msg_id = ? ORDER BY idx`
+)
+
+// stmts holds the prepared statements; a read-only queue has only the
+// SELECTs.
+type stmts struct {
+	insertMsg, insertRcpt, updateRcpt, deleteRcpts, deleteMsg, markCorrupt *sql.Stmt
+	selectMsg, selectRcpts                                                 *sql.Stmt
+}
+
+func prepareStmts(db *sql.DB, readOnly bool) (*stmts, error) {
+	s := &stmts{}
+	type prep struct {
+		dst   **sql.Stmt
+		query string
+	}
+	list := []prep{{&s.selectMsg, selectMsgSQL}, {&s.selectRcpts, selectRcptsSQL}}
+	if !readOnly {
+		list = append(list, prep{&s.insertMsg, insertMsgSQL}, prep{&s.insertRcpt, insertRcptSQL},
+			prep{&s.updateRcpt, updateRcptSQL}, prep{&s.deleteRcpts, deleteRcptsSQL},
+			prep{&s.deleteMsg, deleteMsgSQL}, prep{&s.markCorrupt, markCorruptSQL})
+	}
+	for _, p := range list {
+		st, err := db.Prepare(p.query)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("preparing queue statement: %w", err)
+		}
+		*p.dst = st
+	}
+	return s, nil
+}
+
+func (s *stmts) close() {
+	for _, st := range []*sql.Stmt{s.insertMsg, s.insertRcpt, s.updateRcpt, s.deleteRcpts, s.deleteMsg,
+		s.markCorrupt, s.selectMsg, s.selectRcpts} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// txWriter runs prepared statements in one transaction, binding each to
+// the transaction once (a group commit repeats the same few).
 type txWriter struct {
 	ctx   context.Context
 	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	st    *stmts
+	bound map[*sql.Stmt]*sql.Stmt
 }
 
-func (w *txWriter) exec(query string, args ...any) error {
-	st, ok := w.stmts[query]
+func (w *txWriter) exec(st *sql.Stmt, args ...any) error {
+	b, ok := w.bound[st]
 	if !ok {
-		var err error
-		if st, err = w.tx.PrepareContext(w.ctx, query); err != nil {
-			return err
-		}
-		w.stmts[query] = st
+		b = w.tx.StmtContext(w.ctx, st) // reuses st as prepared on the tx's connection
+		w.bound[st] = b
 	}
-	_, err := st.ExecContext(w.ctx, args...)
+	_, err := b.ExecContext(w.ctx, args...)
 	return err
 }
 
@@ -113,20 +173,13 @@ func insertMessage(w *txWriter, env *envelope.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("encoding client of %s: %w", env.ID, err)
 	}
-	err = w.exec(`INSERT INTO messages
-		(id, sender, envid, ret, body, smtputf8, arrival, size, client, corrupt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-		env.ID, env.Sender, env.EnvID, string(env.Ret), env.Body, boolInt(env.SMTPUTF8),
+	err = w.exec(w.st.insertMsg, env.ID, env.Sender, env.EnvID, string(env.Ret), env.Body, boolInt(env.SMTPUTF8),
 		micros(env.Arrival), env.Size, string(client))
 	if err != nil {
 		return fmt.Errorf("inserting message %s: %w", env.ID, err)
 	}
 	for i, r := range env.Recipients {
-		err := w.exec(`INSERT INTO recipients
-			(msg_id, idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final,
-			 state, next_try, last_reply, attempts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			env.ID, i, r.Addr, r.ORCPT.Type, r.ORCPT.Addr, int(r.Notify), r.Transport, r.Dest, r.Final,
+		err := w.exec(w.st.insertRcpt, env.ID, i, r.Addr, r.ORCPT.Type, r.ORCPT.Addr, int(r.Notify), r.Transport, r.Dest, r.Final,
 			string(r.State), micros(r.NextTry), r.LastReply, r.Attempts)
 		if err != nil {
 			return fmt.Errorf("inserting recipient of %s: %w", env.ID, err)
@@ -153,9 +206,7 @@ type rcptUpdate struct {
 }
 
 func updateRecipient(w *txWriter, u rcptUpdate) error {
-	err := w.exec(`UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?
-		WHERE msg_id = ? AND idx = ?`,
-		string(u.state), micros(u.nextTry), u.lastReply, u.attempts, u.id, u.idx)
+	err := w.exec(w.st.updateRcpt, string(u.state), micros(u.nextTry), u.lastReply, u.attempts, u.id, u.idx)
 	if err != nil {
 		return fmt.Errorf("updating recipient %d of %s: %w", u.idx, u.id, err)
 	}
@@ -163,17 +214,17 @@ func updateRecipient(w *txWriter, u rcptUpdate) error {
 }
 
 func deleteMessage(w *txWriter, id string) error {
-	if err := w.exec(`DELETE FROM recipients WHERE msg_id = ?`, id); err != nil {
+	if err := w.exec(w.st.deleteRcpts, id); err != nil {
 		return fmt.Errorf("removing recipients of %s: %w", id, err)
 	}
-	if err := w.exec(`DELETE FROM messages WHERE id = ?`, id); err != nil {
+	if err := w.exec(w.st.deleteMsg, id); err != nil {
 		return fmt.Errorf("removing message %s: %w", id, err)
 	}
 	return nil
 }
 
 func markCorrupt(w *txWriter, id string) error {
-	if err := w.exec(`UPDATE messages SET corrupt = 1 WHERE id = ?`, id); err != nil {
+	if err := w.exec(w.st.markCorrupt, id); err != nil {
 		return fmt.Errorf("marking %s corrupt: %w", id, err)
 	}
 	return nil
@@ -183,13 +234,12 @@ func markCorrupt(w *txWriter, id string) error {
 var errUndecodable = errors.New("undecodable queue entry")
 
 // loadEnvelope reads message id and all its recipients, in order.
-func loadEnvelope(ctx context.Context, db *sql.DB, id string) (*envelope.Envelope, bool, error) {
+func loadEnvelope(ctx context.Context, st *stmts, id string) (*envelope.Envelope, bool, error) {
 	env := &envelope.Envelope{ID: id}
 	var ret, client string
 	var utf8, corrupt int
 	var arrival int64
-	err := db.QueryRowContext(ctx, `SELECT sender, envid, ret, body, smtputf8, arrival, size, client, corrupt
-		FROM messages WHERE id = ?`, id).Scan(&env.Sender, &env.EnvID, &ret, &env.Body, &utf8,
+	err := st.selectMsg.QueryRowContext(ctx, id).Scan(&env.Sender, &env.EnvID, &ret, &env.Body, &utf8,
 		&arrival, &env.Size, &client, &corrupt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, fmt.Errorf("%s: %w", id, ErrNotFound)
@@ -201,15 +251,14 @@ func loadEnvelope(ctx context.Context, db *sql.DB, id string) (*envelope.Envelop
 	if err := json.Unmarshal([]byte(client), &env.Client); err != nil {
 		return nil, false, fmt.Errorf("%w: %s: client: %v", errUndecodable, id, err)
 	}
-	if env.Recipients, err = loadRecipients(ctx, db, id); err != nil {
+	if env.Recipients, err = loadRecipients(ctx, st, id); err != nil {
 		return nil, false, err
 	}
 	return env, corrupt != 0, nil
 }
 
-func loadRecipients(ctx context.Context, db *sql.DB, id string) ([]*envelope.Recipient, error) {
-	rows, err := db.QueryContext(ctx, `SELECT idx, addr, orcpt_type, orcpt_addr, notify, transport, dest,
-		final, state, next_try, last_reply, attempts FROM recipients WHERE msg_id = ? ORDER BY idx`, id)
+func loadRecipients(ctx context.Context, st *stmts, id string) ([]*envelope.Recipient, error) {
+	rows, err := st.selectRcpts.QueryContext(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("reading recipients of %s: %w", id, err)
 	}

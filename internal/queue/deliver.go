@@ -39,9 +39,7 @@ type Transport interface {
 var noTransport = Result{Status: Deferred, DSN: "4.4.0",
 	Text: "delivery temporarily suspended: no transport for remote mail", Relay: "none"}
 
-// process makes one delivery pass over message id: every due recipient is
-// tried, the results are committed, and a message whose recipients are all
-// final leaves the queue.
+// process makes one delivery pass over message id as the database has it.
 func (q *Queue) process(ctx context.Context, id string, transports map[string]Transport) {
 	msg, err := q.load(ctx, id)
 	if err != nil {
@@ -50,19 +48,34 @@ func (q *Queue) process(ctx context.Context, id string, transports map[string]Tr
 		}
 		return
 	}
+	q.pass(ctx, msg, transports)
+}
+
+// processFresh makes the first delivery pass over a message just
+// committed, from the envelope Commit handed over: its rows are exactly
+// that envelope and its content file was fsync'd a moment ago, so nothing
+// is read back. A content file damaged meanwhile makes the transport defer,
+// and the retry, loaded from the database, moves the entry aside.
+func (q *Queue) processFresh(ctx context.Context, env *envelope.Envelope, transports map[string]Transport) {
+	q.pass(ctx, &Message{Env: env, path: q.contentPath(env.ID)}, transports)
+}
+
+// pass tries every due recipient of msg, commits the results, and removes
+// a message whose recipients are all final.
+func (q *Queue) pass(ctx context.Context, msg *Message, transports map[string]Transport) {
 	var updates []rcptUpdate
 	if due := q.due(msg.Env); len(due) > 0 {
 		updates = q.deliver(ctx, msg, due, transports)
 	}
 	if err := q.settle(ctx, msg, updates); err != nil {
-		q.opt.Debug.Error("recording delivery results", "id", id, "err", err)
+		q.opt.Debug.Error("recording delivery results", "id", msg.Env.ID, "err", err)
 	}
 }
 
 // load reads message id and checks its content file; an entry that cannot
 // be read back is moved aside.
 func (q *Queue) load(ctx context.Context, id string) (*Message, error) {
-	env, corrupt, err := loadEnvelope(ctx, q.db, id)
+	env, corrupt, err := loadEnvelope(ctx, q.st, id)
 	if errors.Is(err, errUndecodable) {
 		q.moveAside(id, err.Error())
 		return nil, err

@@ -284,9 +284,14 @@ func TestCorruptEntriesMovedAside(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := openTest(t, "", Options{})
-			bad := enqueue(t, q.Queue, "s@x", "spoilt body", rcpt("a@x", "local"))
-			good := enqueue(t, q.Queue, "s@x", "good body", rcpt("b@x", "local"))
+			// Damage at rest, found by the scan at start: a message just
+			// committed goes to delivery from the hand-off instead.
+			dir := t.TempDir()
+			q0 := openTest(t, dir, Options{})
+			bad := enqueue(t, q0.Queue, "s@x", "spoilt body", rcpt("a@x", "local"))
+			good := enqueue(t, q0.Queue, "s@x", "good body", rcpt("b@x", "local"))
+			q0.Close()
+			q := openTest(t, dir, Options{})
 			if err := tt.spoil(q, bad); err != nil {
 				t.Fatal(err)
 			}

@@ -44,7 +44,29 @@ func (q *Queue) Create(ctx context.Context, env *envelope.Envelope) (*File, erro
 		return nil, fmt.Errorf("creating queue file: %w", err)
 	}
 	env.ID = id
-	return &File{q: q, env: env, path: path, f: f, w: bufio.NewWriterSize(f, 32<<10)}, nil
+	return &File{q: q, env: env, path: path, f: f, w: q.writer(f)}, nil
+}
+
+// writer returns a buffered writer to f, reusing the buffer of a finished
+// File: a 32 KB buffer per message would be most of what queueing one
+// allocates.
+func (q *Queue) writer(f *os.File) *bufio.Writer {
+	if w, ok := q.bufs.Get().(*bufio.Writer); ok {
+		w.Reset(f)
+		return w
+	}
+	return bufio.NewWriterSize(f, 32<<10)
+}
+
+// releaseWriter gives the write buffer back once it is flushed or its
+// content is abandoned.
+func (f *File) releaseWriter() {
+	if f.w == nil {
+		return
+	}
+	f.w.Reset(nil)
+	f.q.bufs.Put(f.w)
+	f.w = nil
 }
 
 func (q *Queue) ensureDir(dir string) error {
@@ -94,17 +116,23 @@ func (f *File) Commit(ctx context.Context) error {
 		return err
 	}
 	env := f.record()
+	// Reserved before the rows become visible, so that no scan of the
+	// database takes the message too.
+	handed := f.q.fresh.reserve(env.ID)
 	if err := f.q.submit(&request{insert: env}); err != nil {
+		if handed {
+			f.q.fresh.cancel(env.ID)
+		}
 		f.Abort()
 		return fmt.Errorf("committing %s: %w", env.ID, err)
 	}
 	f.done = true
 	f.q.qmgr.Event(env.ID, "from=<%s>, size=%d, nrcpt=%d (queue active)", env.Sender, env.Size, len(env.Recipients))
-	// New mail goes to delivery at once; when the hand-off is full, the
-	// manager's next scan finds it in the database.
-	select {
-	case f.q.fresh <- env.ID:
-	default:
+	// New mail goes to delivery at once, with the envelope as committed (a
+	// copy that no caller holds); when the hand-off is full, the manager's
+	// next scan finds the message in the database.
+	if handed {
+		f.q.fresh.publish(env)
 	}
 	return nil
 }
@@ -115,13 +143,15 @@ func (f *File) sync(ctx context.Context) error {
 	if f.err != nil {
 		return f.err
 	}
-	if err := f.w.Flush(); err != nil {
+	err := f.w.Flush()
+	f.releaseWriter()
+	if err != nil {
 		return fmt.Errorf("writing queue file %s: %w", f.env.ID, err)
 	}
 	if err := f.f.Sync(); err != nil {
 		return fmt.Errorf("syncing queue file %s: %w", f.env.ID, err)
 	}
-	err := f.f.Close()
+	err = f.f.Close()
 	f.f = nil
 	if err != nil {
 		return fmt.Errorf("closing queue file %s: %w", f.env.ID, err)
@@ -130,13 +160,16 @@ func (f *File) sync(ctx context.Context) error {
 }
 
 // record returns the envelope as it is queued: a copy, with the size
-// written, the arrival time and every recipient's state set.
+// written, the arrival time and every recipient's state set. The arrival
+// time is kept in microseconds, as the database does, so that the manager
+// sees the same envelope from the hand-off as from a scan.
 func (f *File) record() *envelope.Envelope {
 	env := *f.env
 	env.Size = f.n
 	if env.Arrival.IsZero() {
 		env.Arrival = f.q.now()
 	}
+	env.Arrival = fromMicros(micros(env.Arrival))
 	env.Recipients = make([]*envelope.Recipient, len(f.env.Recipients))
 	for i, r := range f.env.Recipients {
 		c := *r
@@ -155,6 +188,7 @@ func (f *File) Abort() {
 		return
 	}
 	f.done = true
+	f.releaseWriter()
 	if f.f != nil {
 		f.f.Close()
 		f.f = nil

@@ -48,7 +48,7 @@ func FuzzLoadClient(f *testing.F) {
 		if _, err := q.db.Exec(`UPDATE messages SET client = ? WHERE id = ?`, client, id); err != nil {
 			t.Fatal(err)
 		}
-		env, _, err := loadEnvelope(context.Background(), q.db, id)
+		env, _, err := loadEnvelope(context.Background(), q.st, id)
 		if err != nil && !errors.Is(err, errUndecodable) {
 			t.Errorf("load with client %q: %v", client, err)
 		}

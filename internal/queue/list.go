@@ -38,7 +38,7 @@ func (q *Queue) List(ctx context.Context) ([]*envelope.Envelope, error) {
 	}
 	envs := make([]*envelope.Envelope, 0, len(ids))
 	for _, id := range ids {
-		env, _, err := loadEnvelope(ctx, q.db, id)
+		env, _, err := loadEnvelope(ctx, q.st, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue // removed since the first query
@@ -59,7 +59,7 @@ func (q *Queue) Get(ctx context.Context, id string) (*envelope.Envelope, error) 
 	if !validID(id) {
 		return nil, fmt.Errorf("%q: %w", id, ErrNotFound)
 	}
-	env, _, err := loadEnvelope(ctx, q.db, id)
+	env, _, err := loadEnvelope(ctx, q.st, id)
 	return env, err
 }
 

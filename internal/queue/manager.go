@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"facteur/internal/envelope"
 )
 
 // scanLimit bounds the messages one database scan brings into memory; the
@@ -42,16 +44,15 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 	defer tick.Stop()
 	for {
 		s.dispatch(ctx)
-		var fresh <-chan string
+		var fresh <-chan struct{}
 		if s.free() {
-			fresh = q.fresh
+			fresh = q.fresh.wake
 		}
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()
 			return nil
-		case id := <-fresh:
-			s.start(ctx, id)
+		case <-fresh: // dispatch takes it
 		case id := <-s.done:
 			delete(s.inflight, id)
 			if len(s.backlog) == 0 && s.full {
@@ -70,32 +71,27 @@ func (s *scheduler) free() bool { return len(s.inflight) < s.q.opt.Concurrency }
 func (s *scheduler) dispatch(ctx context.Context) {
 	for s.free() {
 		var id string
+		var env *envelope.Envelope
 		var ok bool
 		if s.freshTurn {
-			id, ok = s.takeFresh()
+			env, ok = s.q.fresh.take()
 			if !ok {
 				id, ok = s.takeBacklog()
 			}
 		} else {
 			id, ok = s.takeBacklog()
 			if !ok {
-				id, ok = s.takeFresh()
+				env, ok = s.q.fresh.take()
 			}
 		}
 		if !ok {
 			return
 		}
 		s.freshTurn = !s.freshTurn
-		s.start(ctx, id)
-	}
-}
-
-func (s *scheduler) takeFresh() (string, bool) {
-	select {
-	case id := <-s.q.fresh:
-		return id, true
-	default:
-		return "", false
+		if env != nil {
+			id = env.ID
+		}
+		s.start(ctx, id, env)
 	}
 }
 
@@ -111,8 +107,9 @@ func (s *scheduler) takeBacklog() (string, bool) {
 }
 
 // start delivers message id in its own goroutine, unless it is already in
-// delivery.
-func (s *scheduler) start(ctx context.Context, id string) {
+// delivery: from env when it comes from the hand-off, else as loaded from
+// the database.
+func (s *scheduler) start(ctx context.Context, id string, env *envelope.Envelope) {
 	if s.inflight[id] {
 		return
 	}
@@ -120,7 +117,11 @@ func (s *scheduler) start(ctx context.Context, id string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.q.process(ctx, id, s.transports)
+		if env != nil {
+			s.q.processFresh(ctx, env, s.transports)
+		} else {
+			s.q.process(ctx, id, s.transports)
+		}
 		s.done <- id
 	}()
 }
@@ -140,5 +141,9 @@ func (s *scheduler) scan(ctx context.Context) {
 		q.opt.Debug.Error("scanning finished messages", "err", err)
 	}
 	s.full = len(due) == scanLimit || len(finished) == scanLimit
-	s.backlog = slices.DeleteFunc(append(due, finished...), func(id string) bool { return s.inflight[id] })
+	// Messages in the hand-off are left to it: their rows may be seen here
+	// from the moment they are committed.
+	s.backlog = slices.DeleteFunc(append(due, finished...), func(id string) bool {
+		return s.inflight[id] || q.fresh.holds(id)
+	})
 }

@@ -3,18 +3,24 @@ package queue
 import (
 	"context"
 	"testing"
+
+	"facteur/internal/envelope"
 )
 
 func TestDispatchAlternatesNewAndDeferred(t *testing.T) {
 	q := openTest(t, "", Options{Concurrency: 4})
+	// Queue-ID-shaped names; none is in the database.
+	n := func(i int) string { return "NEWMAIL0000000" + string(rune('0'+i)) }
+	d := func(i int) string { return "DEFERRED000000" + string(rune('0'+i)) }
 	s := &scheduler{q: q.Queue, inflight: map[string]bool{}, done: make(chan string, 4), freshTurn: true,
-		backlog: []string{"D1", "D2", "D3", "D4", "D5"}}
-	for _, id := range []string{"N1", "N2", "N3", "N4", "N5"} {
-		q.fresh <- id
+		backlog: []string{d(1), d(2), d(3), d(4), d(5)}}
+	for i := 1; i <= 5; i++ {
+		q.fresh.reserve(n(i))
+		q.fresh.publish(&envelope.Envelope{ID: n(i)}) // no recipient: each pass ends at once
 	}
-	s.dispatch(context.Background()) // the IDs are unknown: each pass ends at once
+	s.dispatch(context.Background()) // the backlog IDs are unknown: their passes end at once too
 	s.wg.Wait()
-	want := map[string]bool{"N1": true, "D1": true, "N2": true, "D2": true}
+	want := map[string]bool{n(1): true, d(1): true, n(2): true, d(2): true}
 	for id := range want {
 		if !s.inflight[id] {
 			t.Errorf("%s not started; started %v", id, s.inflight)
@@ -27,7 +33,7 @@ func TestDispatchAlternatesNewAndDeferred(t *testing.T) {
 	delete(s.inflight, <-s.done)
 	s.dispatch(context.Background())
 	s.wg.Wait()
-	if !s.inflight["N3"] || s.inflight["D3"] {
-		t.Errorf("after a slot freed, started %v; want N3", s.inflight)
+	if !s.inflight[n(3)] || s.inflight[d(3)] {
+		t.Errorf("after a slot freed, started %v; want %s", s.inflight, n(3))
 	}
 }

@@ -106,25 +106,27 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// freshCap bounds the hand-off of new messages from the committer to the
-// manager; what does not fit is found by the next scan of the database.
+// freshCap bounds the hand-off of new messages from Commit to the manager;
+// what does not fit is found by the next scan of the database.
 const freshCap = 256
 
 // Queue is a durable mail queue in one directory.
 type Queue struct {
 	dir  string
 	db   *sql.DB
+	st   *stmts
 	opt  Options
 	qmgr *maillog.Logger
 	ids  idGen
 
 	dirMu sync.Mutex
 	dirs  map[string]bool // msg/XX directories known to exist
+	bufs  sync.Pool       // *bufio.Writer of finished Files
 
 	reqs      chan *request // to the committer; unbuffered
 	stop      chan struct{} // closed by Close
 	committed chan struct{} // closed when the committer has exited
-	fresh     chan string   // committed message IDs, for the manager
+	fresh     *handoff      // committed messages, for the manager
 	closeOnce sync.Once
 	readOnly  bool
 }
@@ -141,14 +143,22 @@ func Open(dir string, opt Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every delivery in progress may read at once; idle connections keep
+	// their prepared statements.
+	db.SetMaxIdleConns(opt.Concurrency + 2)
+	st, err := prepareStmts(db, false)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	q := &Queue{
-		dir: dir, db: db, opt: opt, qmgr: opt.Log.Service("qmgr"),
+		dir: dir, db: db, st: st, opt: opt, qmgr: opt.Log.Service("qmgr"),
 		ids:       newIDGen(opt.Now),
 		dirs:      make(map[string]bool),
 		reqs:      make(chan *request),
 		stop:      make(chan struct{}),
 		committed: make(chan struct{}),
-		fresh:     make(chan string, freshCap),
+		fresh:     newHandoff(),
 	}
 	go q.committer()
 	return q, nil
@@ -165,11 +175,16 @@ func OpenReader(dir string) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := prepareStmts(db, true)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	opt := Options{}
 	opt.setDefaults()
 	committed := make(chan struct{})
 	close(committed)
-	return &Queue{dir: dir, db: db, opt: opt, readOnly: true, committed: committed,
+	return &Queue{dir: dir, db: db, st: st, opt: opt, readOnly: true, committed: committed,
 		stop: make(chan struct{})}, nil
 }
 
@@ -178,6 +193,7 @@ func OpenReader(dir string) (*Queue, error) {
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() { close(q.stop) })
 	<-q.committed
+	q.st.close()
 	return q.db.Close()
 }
 

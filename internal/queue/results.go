@@ -118,9 +118,16 @@ func (q *Queue) settle(ctx context.Context, msg *Message, updates []rcptUpdate) 
 	return q.commitUpdates(nil, msg.Env.ID)
 }
 
-// commitUpdates commits updates and, when remove is set, deletes that
-// message's rows, then its content file.
+// commitUpdates commits updates or, when remove is set, deletes that
+// message's rows, then its content file. A removal writes no update first:
+// rows about to be deleted need no new state. Until the deletion commits,
+// the rows keep the state from before this pass, so a crash in between
+// makes the queue deliver those recipients again (at least once, never
+// lost).
 func (q *Queue) commitUpdates(updates []rcptUpdate, remove string) error {
+	if remove != "" {
+		updates = nil
+	}
 	if len(updates) == 0 && remove == "" {
 		return nil
 	}
