@@ -58,6 +58,7 @@ func (s *System) dial(ctx context.Context, network, _ string) (net.Conn, error) 
 
 // LookupAddr implements Resolver.
 func (s *System) LookupAddr(ctx context.Context, addr netip.Addr) ([]string, error) {
+	addr = addr.Unmap() // an IPv4 client's name is under in-addr.arpa
 	names, err := s.r.LookupAddr(ctx, addr.String())
 	// Go drops malformed PTR names and reports them with the rest: the
 	// valid ones are the answer.

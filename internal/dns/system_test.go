@@ -157,6 +157,8 @@ func TestSystem(t *testing.T) {
 	}{
 		{"PTR", func() (any, error) { return r.LookupAddr(ctx, netip.MustParseAddr("192.0.2.1")) },
 			[]string{"mail.example.test"}, nil},
+		{"PTR of mapped address", func() (any, error) { return r.LookupAddr(ctx, netip.MustParseAddr("::ffff:192.0.2.1")) },
+			[]string{"mail.example.test"}, nil},
 		{"PTR missing", func() (any, error) { return r.LookupAddr(ctx, netip.MustParseAddr("192.0.2.2")) }, nil, ErrNotFound},
 		{"IP", func() (any, error) { return r.LookupIP(ctx, "mail.example.test.") },
 			[]netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}, nil},
