@@ -408,3 +408,16 @@ func BenchmarkSession(b *testing.B) {
 		}
 	}
 }
+
+// TestLingerAfterRefusal checks that a client still pipelining commands
+// when the hard error limit closes its session reads every reply up to
+// the 421, then a clean close, rather than a connection reset.
+func TestLingerAfterRefusal(t *testing.T) {
+	cfg := baseConfig()
+	cfg.HardErrorLimit = 3
+	ts := startServer(t, cfg, &fakePolicy{}, &fakeSink{})
+	c := newClient(t, ts)
+	go c.conn.Write([]byte(strings.Repeat("BOGUS\r\n", 20000)))
+	c.expect("500 Error: command not recognized", "500 *", "500 *", "421 Error: too many errors")
+	c.expectClosed()
+}

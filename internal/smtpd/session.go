@@ -37,6 +37,7 @@ type session struct {
 	tx      *transaction
 	errors  int
 	done    bool   // QUIT, or a reply that closes
+	refused bool   // the reply that closed was a refusal: linger
 	failed  bool   // the current command was refused
 	last    string // verb of the last command, for "lost connection after"
 	counts  counters
@@ -77,6 +78,34 @@ func (s *Server) run(ctx context.Context, conn net.Conn) {
 		ss.reset()
 	}
 	ss.w.Flush()
+	ss.linger(conn)
+}
+
+// Bounds of the lingering close after a refusal.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// linger ends a session that a refusal closed (421, 554) while the client
+// may still be sending pipelined commands (RFC 2920 §3.1). Closing with
+// its input unread would make the kernel reset the connection, and the
+// client could lose the replies it has not read yet, the 421 among them;
+// so the write side is shut first and the input drained for a moment.
+// The session counts as idle meanwhile, so that Shutdown cuts it short.
+func (ss *session) linger(conn net.Conn) {
+	cw, ok := conn.(interface{ CloseWrite() error })
+	if !ss.refused || !ok || cw.CloseWrite() != nil {
+		return
+	}
+	ss.idle.Store(true)
+	conn.SetReadDeadline(time.Now().Add(min(lingerTime, ss.srv.cfg.Timeout)))
+	// Shutdown sets closing before it kicks idle sessions: either it is
+	// seen here or its kick comes after our deadline and ends the read.
+	if ss.srv.closing.Load() {
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(conn, lingerBytes))
 }
 
 // recoverPanic turns a panic in a session into a log line and a closed
@@ -195,6 +224,7 @@ func (ss *session) write(r *smtp.Reply) {
 
 // replyClose writes r, flushes it and ends the session.
 func (ss *session) replyClose(r *smtp.Reply) {
+	ss.refused = r.Code >= 400
 	ss.write(r)
 	ss.w.Flush()
 	ss.done = true
