@@ -120,3 +120,35 @@ func prefill(b *testing.B, s *Store, n int) {
 		b.Fatalf("prefilled %d messages, want %d", c, n)
 	}
 }
+
+// BenchmarkUserExists is the account lookup that recipient resolution and
+// local delivery make for every recipient.
+func BenchmarkUserExists(b *testing.B) {
+	s := newStore(b, "toto")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if ok, err := s.UserExists(ctx, "toto"); !ok || err != nil {
+				b.Errorf("UserExists = %v, %v", ok, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCount is the mailbox lookup behind Count, Messages and
+// OpenMessage.
+func BenchmarkCount(b *testing.B) {
+	s := newStore(b, "toto")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Count(ctx, "toto", ""); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
