@@ -143,7 +143,7 @@ func delivered(text string) queue.Result {
 // logResult writes Postfix's delivery line:
 // "ID: to=<a>, orig_to=<b>, relay=local, delay=0.12, dsn=2.0.0, status=sent (text)".
 func (d *Deliverer) logResult(env *envelope.Envelope, r *envelope.Recipient, res queue.Result) {
-	status := map[queue.Status]string{queue.Delivered: "sent", queue.Deferred: "deferred", queue.Bounced: "bounced"}[res.Status]
+	status := statusWord(res.Status)
 	to := deliveredTo(r)
 	orig := ""
 	if r.Addr != to {
@@ -155,6 +155,19 @@ func (d *Deliverer) logResult(env *envelope.Envelope, r *envelope.Recipient, res
 	}
 	d.log.Event(env.ID, "to=<%s>%s, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)",
 		to, orig, res.Relay, delay, res.DSN, status, res.Text)
+}
+
+// statusWord is Postfix's word for a result in the mail log.
+func statusWord(s queue.Status) string {
+	switch s {
+	case queue.Delivered:
+		return "sent"
+	case queue.Deferred:
+		return "deferred"
+	case queue.Bounced:
+		return "bounced"
+	}
+	return ""
 }
 
 // deliveredTo is the address written into Delivered-To: the recipient

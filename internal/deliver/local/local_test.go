@@ -201,6 +201,9 @@ func TestStoreFailureDefers(t *testing.T) {
 	if !strings.Contains(log.String(), "warning: 4A5B6C7D8E: looking up account \\\"bob\\\": ") {
 		t.Errorf("mail log lacks the store fault:\n%s", log.String())
 	}
+	if !strings.Contains(log.String(), "dsn=4.3.0, status=deferred ("+tempMailbox+")") {
+		t.Errorf("mail log lacks the deferral:\n%s", log.String())
+	}
 }
 
 func TestUnreadableQueueFileDefers(t *testing.T) {
