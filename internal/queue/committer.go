@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 
 	"facteur/internal/envelope"
 	"facteur/internal/safeio"
@@ -97,20 +96,17 @@ func (q *Queue) commitBatch(batch []*request) {
 // syncDirs fsyncs the directories of new content files, once each, answers
 // the inserts whose directory fails, and returns the rest of batch.
 func (q *Queue) syncDirs(batch []*request) []*request {
-	failed := make(map[string]error)
-	for _, r := range batch {
-		if r.insert == nil {
-			continue
-		}
-		dir := filepath.Dir(q.contentPath(r.insert.ID))
-		if _, done := failed[dir]; !done {
-			failed[dir] = safeio.SyncDir(dir)
-		}
-	}
+	synced := make(map[string]error)
 	kept := batch[:0]
 	for _, r := range batch {
 		if r.insert != nil {
-			if err := failed[filepath.Dir(q.contentPath(r.insert.ID))]; err != nil {
+			dir := q.shardDir(r.insert.ID)
+			err, done := synced[dir]
+			if !done {
+				err = safeio.SyncDir(dir)
+				synced[dir] = err
+			}
+			if err != nil {
 				r.done <- fmt.Errorf("committing %s: %w", r.insert.ID, err)
 				continue
 			}

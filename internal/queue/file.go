@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"facteur/internal/envelope"
 	"facteur/internal/safeio"
@@ -36,7 +35,7 @@ func (q *Queue) Create(ctx context.Context, env *envelope.Envelope) (*File, erro
 	}
 	id := q.ids.next()
 	path := q.contentPath(id)
-	if err := q.ensureDir(filepath.Dir(path)); err != nil {
+	if err := q.ensureDir(q.shardDir(id)); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

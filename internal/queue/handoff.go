@@ -8,22 +8,23 @@ import (
 
 // handoff passes new messages from Commit to the manager with their
 // envelopes, so that a first delivery attempt reads nothing back from the
-// database. It holds at most freshCap messages; what does not fit is found
-// by the manager's next scan of the database.
+// database. It holds at most max messages (freshCap); what does not fit is
+// found by the manager's next scan of the database.
 //
 // A message is reserved before its rows are committed and stays held until
 // the manager takes it, so a scan that sees the rows leaves it out: the
 // in-memory envelope is only right for the first pass, and one message must
 // never be delivered from both paths.
 type handoff struct {
+	max   int
 	mu    sync.Mutex
 	held  map[string]bool      // reserved or ready
 	ready []*envelope.Envelope // committed, oldest first
 	wake  chan struct{}        // signalled when ready grows
 }
 
-func newHandoff() *handoff {
-	return &handoff{held: make(map[string]bool), wake: make(chan struct{}, 1)}
+func newHandoff(max int) *handoff {
+	return &handoff{max: max, held: make(map[string]bool), wake: make(chan struct{}, 1)}
 }
 
 // reserve makes room for message id before its commit; it reports false
@@ -31,7 +32,7 @@ func newHandoff() *handoff {
 func (h *handoff) reserve(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.held) >= freshCap {
+	if len(h.held) >= h.max {
 		return false
 	}
 	h.held[id] = true

@@ -18,11 +18,49 @@ type scheduler struct {
 	q          *Queue
 	transports map[string]Transport
 	inflight   map[string]bool
-	backlog    []string // due messages found by the last scan
-	full       bool     // the last scan hit scanLimit
-	freshTurn  bool     // the next free slot goes to new mail first
-	done       chan string
+	backlog    []string    // due messages found by the last scan
+	full       bool        // the last scan hit scanLimit
+	freshTurn  bool        // the next free slot goes to new mail first
+	jobs       chan job    // to the workers; never more than Concurrency
+	done       chan string // from the workers: a pass has ended
 	wg         sync.WaitGroup
+}
+
+// job is one delivery pass: over env when it comes from the hand-off,
+// else over message id as the database has it.
+type job struct {
+	id  string
+	env *envelope.Envelope
+}
+
+func newScheduler(q *Queue, transports map[string]Transport) *scheduler {
+	n := q.opt.Concurrency
+	return &scheduler{q: q, transports: transports, inflight: make(map[string]bool), freshTurn: true,
+		jobs: make(chan job, n), done: make(chan string, n)}
+}
+
+// startWorkers starts Concurrency long-lived delivery goroutines: a new
+// goroutine per message would grow its stack anew through the deep calls
+// of SQLite and the transports.
+func (s *scheduler) startWorkers(ctx context.Context) {
+	for range s.q.opt.Concurrency {
+		s.wg.Go(func() {
+			for j := range s.jobs {
+				if j.env != nil {
+					s.q.processFresh(ctx, j.env, s.transports)
+				} else {
+					s.q.process(ctx, j.id, s.transports)
+				}
+				s.done <- j.id
+			}
+		})
+	}
+}
+
+// stopWorkers waits for the passes under way and stops the workers.
+func (s *scheduler) stopWorkers() {
+	close(s.jobs)
+	s.wg.Wait()
 }
 
 // Run delivers queued mail through transports (keyed by
@@ -36,21 +74,21 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 	if q.readOnly {
 		return ErrClosed
 	}
-	s := &scheduler{q: q, transports: transports, inflight: make(map[string]bool),
-		done: make(chan string, q.opt.Concurrency), freshTurn: true}
+	s := newScheduler(q, transports)
+	s.startWorkers(ctx)
 	q.sweepOrphans(ctx)
 	s.scan(ctx)
 	tick := time.NewTicker(q.opt.RunDelay)
 	defer tick.Stop()
 	for {
-		s.dispatch(ctx)
+		s.dispatch()
 		var fresh <-chan struct{}
 		if s.free() {
 			fresh = q.fresh.wake
 		}
 		select {
 		case <-ctx.Done():
-			s.wg.Wait()
+			s.stopWorkers()
 			return nil
 		case <-fresh: // dispatch takes it
 		case id := <-s.done:
@@ -68,7 +106,7 @@ func (s *scheduler) free() bool { return len(s.inflight) < s.q.opt.Concurrency }
 
 // dispatch fills the free delivery slots, taking new and deferred messages
 // in turn.
-func (s *scheduler) dispatch(ctx context.Context) {
+func (s *scheduler) dispatch() {
 	for s.free() {
 		var id string
 		var env *envelope.Envelope
@@ -91,7 +129,7 @@ func (s *scheduler) dispatch(ctx context.Context) {
 		if env != nil {
 			id = env.ID
 		}
-		s.start(ctx, id, env)
+		s.start(id, env)
 	}
 }
 
@@ -106,24 +144,16 @@ func (s *scheduler) takeBacklog() (string, bool) {
 	return "", false
 }
 
-// start delivers message id in its own goroutine, unless it is already in
-// delivery: from env when it comes from the hand-off, else as loaded from
-// the database.
-func (s *scheduler) start(ctx context.Context, id string, env *envelope.Envelope) {
+// start hands message id to a worker, unless it is already in delivery:
+// from env when it comes from the hand-off, else as loaded from the
+// database. The send never blocks: jobs holds Concurrency, and no more are
+// in flight.
+func (s *scheduler) start(id string, env *envelope.Envelope) {
 	if s.inflight[id] {
 		return
 	}
 	s.inflight[id] = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if env != nil {
-			s.q.processFresh(ctx, env, s.transports)
-		} else {
-			s.q.process(ctx, id, s.transports)
-		}
-		s.done <- id
-	}()
+	s.jobs <- job{id: id, env: env}
 }
 
 // scan replaces the backlog with the messages due now: pending or deferred

@@ -112,12 +112,13 @@ const freshCap = 256
 
 // Queue is a durable mail queue in one directory.
 type Queue struct {
-	dir  string
-	db   *sql.DB
-	st   *stmts
-	opt  Options
-	qmgr *maillog.Logger
-	ids  idGen
+	dir    string
+	msgDir string // dir/msg, clean
+	db     *sql.DB
+	st     *stmts
+	opt    Options
+	qmgr   *maillog.Logger
+	ids    idGen
 
 	dirMu sync.Mutex
 	dirs  map[string]bool // msg/XX directories known to exist
@@ -152,13 +153,13 @@ func Open(dir string, opt Options) (*Queue, error) {
 		return nil, err
 	}
 	q := &Queue{
-		dir: dir, db: db, st: st, opt: opt, qmgr: opt.Log.Service("qmgr"),
+		dir: dir, msgDir: filepath.Join(dir, "msg"), db: db, st: st, opt: opt, qmgr: opt.Log.Service("qmgr"),
 		ids:       newIDGen(opt.Now),
 		dirs:      make(map[string]bool),
 		reqs:      make(chan *request),
 		stop:      make(chan struct{}),
 		committed: make(chan struct{}),
-		fresh:     newHandoff(),
+		fresh:     newHandoff(freshCap),
 	}
 	go q.committer()
 	return q, nil
@@ -184,7 +185,7 @@ func OpenReader(dir string) (*Queue, error) {
 	opt.setDefaults()
 	committed := make(chan struct{})
 	close(committed)
-	return &Queue{dir: dir, db: db, st: st, opt: opt, readOnly: true, committed: committed,
+	return &Queue{dir: dir, msgDir: filepath.Join(dir, "msg"), db: db, st: st, opt: opt, readOnly: true, committed: committed,
 		stop: make(chan struct{})}, nil
 }
 
@@ -216,5 +217,10 @@ func (q *Queue) now() time.Time { return q.opt.Now() }
 // contentPath returns msg/XX/ID, XX being the two characters of the ID that
 // change fastest in its time part, to spread files over directories.
 func (q *Queue) contentPath(id string) string {
-	return filepath.Join(q.dir, "msg", shard(id), id)
+	return q.shardDir(id) + string(filepath.Separator) + id
+}
+
+// shardDir returns the msg/XX directory of id.
+func (q *Queue) shardDir(id string) string {
+	return q.msgDir + string(filepath.Separator) + shard(id)
 }

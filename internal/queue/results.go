@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -63,16 +62,24 @@ func (q *Queue) logResult(env *envelope.Envelope, r *envelope.Recipient, res Res
 	if res.Relay == noTransport.Relay || service == "" {
 		service = "qmgr"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "to=<%s>, ", r.Addr)
-	if r.ORCPT.Addr != "" && !strings.EqualFold(r.ORCPT.Addr, r.Addr) {
-		fmt.Fprintf(&b, "orig_to=<%s>, ", r.ORCPT.Addr)
-	}
 	relay := res.Relay
 	if relay == "" {
 		relay = "none"
 	}
-	fmt.Fprintf(&b, "relay=%s, delay=%s, dsn=%s, status=%s (%s)", relay, formatDelay(now.Sub(env.Arrival)), res.DSN, status, text)
+	var b strings.Builder
+	b.Grow(96 + len(r.Addr) + len(r.ORCPT.Addr) + len(relay) + len(text))
+	b.WriteString("to=<")
+	b.WriteString(r.Addr)
+	b.WriteString(">, ")
+	if r.ORCPT.Addr != "" && !strings.EqualFold(r.ORCPT.Addr, r.Addr) {
+		b.WriteString("orig_to=<")
+		b.WriteString(r.ORCPT.Addr)
+		b.WriteString(">, ")
+	}
+	for _, s := range []string{"relay=", relay, ", delay=", formatDelay(now.Sub(env.Arrival)),
+		", dsn=", res.DSN, ", status=", status, " (", text, ")"} {
+		b.WriteString(s)
+	}
 	q.opt.Log.Service(service).Event(env.ID, "%s", b.String())
 }
 
