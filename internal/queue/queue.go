@@ -217,7 +217,8 @@ func (q *Queue) now() time.Time { return q.opt.Now() }
 // contentPath returns msg/XX/ID, XX being the two characters of the ID that
 // change fastest in its time part, to spread files over directories.
 func (q *Queue) contentPath(id string) string {
-	return q.shardDir(id) + string(filepath.Separator) + id
+	const sep = string(filepath.Separator)
+	return q.msgDir + sep + shard(id) + sep + id // one allocation
 }
 
 // shardDir returns the msg/XX directory of id.
