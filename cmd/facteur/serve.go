@@ -41,7 +41,9 @@ func runServe(env *cmdEnv, args []string) error {
 	if flags["v"] != "" {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(maillog.NewHandler(env.stderr, cfg.Get("myhostname"), level))
+	handler := maillog.NewHandler(env.stderr, cfg.Get("myhostname"), level)
+	defer handler.Flush()
+	logger := slog.New(handler)
 	if path := flags["cpuprofile"]; path != "" {
 		f, err := os.Create(path)
 		if err != nil {

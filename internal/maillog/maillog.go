@@ -11,6 +11,7 @@
 package maillog
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -54,20 +55,68 @@ func (m *Logger) Warn(format string, args ...any) {
 	m.l.LogAttrs(context.Background(), slog.LevelWarn, "warning: "+fmt.Sprintf(format, args...), slog.String("service", m.service))
 }
 
-// Handler formats records as syslog-style mail log lines.
+// Handler formats records as syslog-style mail log lines. Lines are
+// buffered and written at most flushDelay after they were logged (or when
+// the buffer fills), so that a busy server makes one write for many
+// lines; Flush writes what is pending.
 type Handler struct {
-	mu       *sync.Mutex
-	w        io.Writer
+	out      *output
 	hostname string
 	pid      int
 	attrs    []slog.Attr
 	level    slog.Level
 }
 
+// flushDelay bounds how long a logged line waits in the buffer.
+const flushDelay = 100 * time.Millisecond
+
+// output is the buffered writer that a handler and its WithAttrs copies
+// share.
+type output struct {
+	mu      sync.Mutex
+	w       *bufio.Writer
+	pending bool // a flush is scheduled
+	err     error
+}
+
 // NewHandler returns a handler that writes lines for hostname to w; records
 // below level are dropped.
 func NewHandler(w io.Writer, hostname string, level slog.Level) *Handler {
-	return &Handler{mu: new(sync.Mutex), w: w, hostname: hostname, pid: os.Getpid(), level: level}
+	return &Handler{out: &output{w: bufio.NewWriterSize(w, 32<<10)}, hostname: hostname, pid: os.Getpid(), level: level}
+}
+
+// Flush writes the buffered lines.
+func (h *Handler) Flush() error {
+	h.out.mu.Lock()
+	defer h.out.mu.Unlock()
+	return h.out.flush()
+}
+
+func (o *output) flush() error {
+	o.pending = false
+	if err := o.w.Flush(); err != nil && o.err == nil {
+		o.err = err
+	}
+	return o.err
+}
+
+func (o *output) write(line []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, err := o.w.Write(line); err != nil {
+		return err
+	}
+	if !o.pending {
+		o.pending = true
+		time.AfterFunc(flushDelay, func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if o.pending {
+				o.flush()
+			}
+		})
+	}
+	return nil
 }
 
 func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
@@ -94,10 +143,7 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		t = time.Now()
 	}
 	line := fmt.Appendf(nil, "%s %s %s[%d]: %s%s\n", t.Format(time.StampMicro), h.hostname, service, h.pid, r.Message, extra)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := h.w.Write(line)
-	return err
+	return h.out.write(line)
 }
 
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {

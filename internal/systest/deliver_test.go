@@ -36,11 +36,8 @@ func TestDeliverToLocalMailbox(t *testing.T) {
 	if !strings.Contains(list, "hello") {
 		t.Errorf("mailbox list does not show the subject:\n%s", list)
 	}
-	log := s.Log()
-	for _, want := range []string{id + ": from=<pascal@example.org>", id + ": to=<toto@localhost>", "status=sent"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("mail log lacks %q:\n%s", want, log)
-		}
+	for _, want := range []string{id + ": from=<pascal@example.org>", id + ": to=<toto@localhost>, relay=local", "dsn=2.0.0, status=sent (delivered to mailbox)", id + ": removed"} {
+		s.WaitLog(want, 10*time.Second)
 	}
 }
 

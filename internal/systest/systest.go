@@ -246,3 +246,16 @@ func (s *System) RSS() (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.cmd.Process.Pid)
 }
+
+// WaitLog waits until the server's output contains want (mail log lines
+// are buffered for a moment) and fails the test after timeout.
+func (s *System) WaitLog(want string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(s.Log(), want) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server output lacks %q after %v:\n%s", want, timeout, s.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
