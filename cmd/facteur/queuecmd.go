@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"facteur/internal/envelope"
 )
@@ -41,7 +42,7 @@ func runQueue(env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		printQueue(env.stdout, []*envelope.Envelope{e})
+		printEnvelope(env.stdout, e)
 		fmt.Fprintln(env.stdout)
 		r, err := q.OpenContent(e.ID)
 		if err != nil {
@@ -82,4 +83,58 @@ func printQueue(w io.Writer, envs []*envelope.Envelope) {
 		total += e.Size
 	}
 	fmt.Fprintf(w, "-- %d Kbytes in %d Requests, %d Recipients.\n", (total+1023)/1024, len(envs), nrcpt)
+}
+
+// printEnvelope writes everything the queue keeps about one message, the
+// RFC 3461 parameters included.
+func printEnvelope(w io.Writer, e *envelope.Envelope) {
+	field := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "%-13s %s\n", name+":", value)
+		}
+	}
+	field("Queue-ID", e.ID)
+	field("Arrival", e.Arrival.Local().Format(time.RFC1123Z))
+	field("Size", fmt.Sprint(e.Size))
+	field("Sender", "<"+e.Sender+">")
+	field("Envelope-ID", e.EnvID)
+	field("Ret", string(e.Ret))
+	field("Body", e.Body)
+	if e.SMTPUTF8 {
+		field("SMTPUTF8", "yes")
+	}
+	c := e.Client
+	if c.Addr.IsValid() {
+		field("Client", fmt.Sprintf("%s (%s [%s])", c.Helo, orUnknown(c.Name), c.Addr))
+	}
+	field("Protocol", c.Protocol)
+	for _, r := range e.Recipients {
+		fmt.Fprintf(w, "Recipient:    <%s> %s", r.Addr, r.State)
+		if r.Transport != "" {
+			fmt.Fprintf(w, " via %s:%s", r.Transport, r.Dest)
+		}
+		if n := r.Notify.String(); n != "" {
+			fmt.Fprintf(w, " NOTIFY=%s", n)
+		}
+		if o := r.ORCPT.String(); o != "" {
+			fmt.Fprintf(w, " ORCPT=%s", o)
+		}
+		if r.Attempts > 0 {
+			fmt.Fprintf(w, " attempts=%d", r.Attempts)
+		}
+		if r.State == envelope.Deferred && !r.NextTry.IsZero() {
+			fmt.Fprintf(w, " next=%s", r.NextTry.Local().Format(time.DateTime))
+		}
+		fmt.Fprintln(w)
+		if r.LastReply != "" {
+			fmt.Fprintf(w, "              (%s)\n", r.LastReply)
+		}
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
