@@ -56,6 +56,7 @@ func (s *Store) AddUser(ctx context.Context, name, password string) error {
 	if err != nil {
 		return err
 	}
+	defer s.accountsChanged()
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE name = ?`, n).Scan(&id)
@@ -75,6 +76,9 @@ func (s *Store) AddUser(ctx context.Context, name, password string) error {
 				return fmt.Errorf("adding account %s: %w", n, err)
 			}
 		}
+		if _, err := tx.ExecContext(ctx, bumpAccountsSQL); err != nil {
+			return fmt.Errorf("adding account %s: %w", n, err)
+		}
 		return nil
 	})
 }
@@ -87,6 +91,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		return err
 	}
 	var gone []string
+	defer s.accountsChanged()
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		id, err := s.accountID(ctx, tx, n)
 		if err != nil {
@@ -105,6 +110,9 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return fmt.Errorf("deleting account %s: %w", n, err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, bumpAccountsSQL); err != nil {
+			return fmt.Errorf("deleting account %s: %w", n, err)
 		}
 		gone, err = releaseBlobs(ctx, tx, refs)
 		return err
@@ -159,16 +167,22 @@ func (s *Store) Users(ctx context.Context) ([]string, error) {
 }
 
 // UserExists reports whether the account exists. A malformed name does not.
+//
+// It answers from the account names kept in memory: an account added or
+// deleted through this Store is seen at once, and one added or deleted by
+// another process (the `facteur user` commands beside a running daemon)
+// within Options.AccountsRefresh (see accountCache).
 func (s *Store) UserExists(ctx context.Context, name string) (bool, error) {
+	select {
+	case <-s.quit:
+		return false, ErrClosed
+	default:
+	}
 	n, err := accountName(name)
 	if err != nil {
 		return false, nil
 	}
-	_, err = s.accountID(ctx, nil, n)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return s.accountExists(ctx, n)
 }
 
 // Authenticate reports whether password is the account's password. An

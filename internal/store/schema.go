@@ -66,6 +66,10 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq)`,
 	`INSERT INTO meta (name, value) SELECT 'uidvalidity', 0
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'uidvalidity')`,
+	// accounts_gen grows with every change of the accounts, so that a
+	// process caching the names sees another's changes (accountset.go).
+	`INSERT INTO meta (name, value) SELECT 'accounts_gen', 0
+		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'accounts_gen')`,
 	`INSERT INTO meta (name, value) SELECT 'schema', 1
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'schema')`,
 }

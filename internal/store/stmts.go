@@ -32,7 +32,7 @@ const (
 // commit's transaction then reuses through Tx.StmtContext.
 type stmts struct {
 	// On the reader pool.
-	accountID, lookupMailbox *sql.Stmt
+	accountID, lookupMailbox, accountsGen *sql.Stmt
 	// On the writer connection, for the committer.
 	wLookupMailbox, insertBlob, insertMessage, updateMailbox *sql.Stmt
 }
@@ -46,6 +46,7 @@ func prepareStmts(ctx context.Context, rdb, wdb *sql.DB) (*stmts, error) {
 	}{
 		{&st.accountID, rdb, accountIDSQL},
 		{&st.lookupMailbox, rdb, lookupMailboxSQL},
+		{&st.accountsGen, rdb, accountsGenSQL},
 		{&st.wLookupMailbox, wdb, lookupMailboxSQL},
 		{&st.insertBlob, wdb, insertBlobSQL},
 		{&st.insertMessage, wdb, insertMessageSQL},
@@ -62,7 +63,7 @@ func prepareStmts(ctx context.Context, rdb, wdb *sql.DB) (*stmts, error) {
 
 func (st *stmts) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{st.accountID, st.lookupMailbox,
+	for _, s := range []*sql.Stmt{st.accountID, st.lookupMailbox, st.accountsGen,
 		st.wLookupMailbox, st.insertBlob, st.insertMessage, st.updateMailbox} {
 		if s != nil {
 			errs = append(errs, s.Close())

@@ -65,6 +65,11 @@ type Options struct {
 	MaxBatch int
 	// Readers is the size of the reader connection pool (default 8).
 	Readers int
+	// AccountsRefresh is how often, at most, UserExists checks whether
+	// another process changed the accounts (default
+	// DefaultAccountsRefresh): such a change is seen within this period.
+	// Changes made through this Store are seen at once.
+	AccountsRefresh time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -88,6 +93,9 @@ func (o Options) withDefaults() Options {
 	if o.Readers <= 0 {
 		o.Readers = 8
 	}
+	if o.AccountsRefresh <= 0 {
+		o.AccountsRefresh = DefaultAccountsRefresh
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -108,6 +116,8 @@ type Store struct {
 	seq   atomic.Uint64                       // makes blob names unique within this process
 	dummy string                              // hash verified for unknown users, to cost the same time
 	link  func(oldname, newname string) error // os.Link; tests make it fail
+
+	accounts accountCache // the account names, for UserExists
 }
 
 // Open opens (creating if needed) the store under dir with default Options.
@@ -129,8 +139,13 @@ func OpenWith(dir string, opt Options) (*Store, error) {
 		done: make(chan struct{}),
 		link: os.Link,
 	}
+	s.accounts.refresh = opt.AccountsRefresh
 	if err := s.openDBs(); err != nil {
 		return nil, err
+	}
+	if _, err := s.refreshAccounts(context.Background()); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	dummy, err := s.hashPassword("facteur: no such user")
 	if err != nil {
