@@ -186,6 +186,36 @@ func TestMailboxReturnPath(t *testing.T) {
 	}
 }
 
+// TestVanishedAccount delivers to an account deleted after policy accepted
+// it: the optimistic delivery fails, the accounts are looked up, the gone
+// one bounces and the others are delivered, leaving no stray content.
+func TestVanishedAccount(t *testing.T) {
+	st, dir := openStore(t, "alice", "bob", "carol")
+	if err := st.DeleteUser(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeliverer(st, nil, Options{})
+	got := d.deliver(context.Background(), newMessage(t, "", testMessage), []*envelope.Recipient{
+		rcpt("bob@example.org", "bob", ""),
+		rcpt("alice@example.org", "alice", ""),
+		rcpt("bob@example.org", "bob", ""), // duplicate of a vanished account
+		rcpt("carol@example.org", "carol", ""),
+	})
+	ok := queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: "delivered to mailbox", Relay: "local"}
+	gone := queue.Result{Status: queue.Bounced, DSN: "5.1.1", Text: `unknown user: "bob"`, Relay: "local"}
+	if diff := cmp.Diff([]queue.Result{gone, ok, gone, ok}, got); diff != "" {
+		t.Fatalf("results (-want +got):\n%s", diff)
+	}
+	for _, acct := range []string{"alice", "carol"} {
+		if n := len(stored(t, st, acct)); n != 1 {
+			t.Errorf("%s's INBOX holds %d messages, want 1", acct, n)
+		}
+	}
+	if n := blobCount(t, dir); n != 1 {
+		t.Errorf("%d content files, want the one delivered (the failed try's removed)", n)
+	}
+}
+
 func TestStoreFailureDefers(t *testing.T) {
 	st, _ := openStore(t, "bob")
 	var log bytes.Buffer
@@ -198,7 +228,7 @@ func TestStoreFailureDefers(t *testing.T) {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
 	// The detail is for the operator's mail log, not for the sender.
-	if !strings.Contains(log.String(), "warning: 4A5B6C7D8E: looking up account \\\"bob\\\": ") {
+	if !strings.Contains(log.String(), "warning: 4A5B6C7D8E: delivering to mailbox: ") {
 		t.Errorf("mail log lacks the store fault:\n%s", log.String())
 	}
 	if !strings.Contains(log.String(), "dsn=4.3.0, status=deferred ("+tempMailbox+")") {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -16,10 +17,51 @@ const tempMailbox = "temporary failure delivering to mailbox"
 
 // mailboxes delivers to the recipients rcpts[idx] that name accounts, in
 // one store delivery sharing one content, and fills their results.
+//
+// Policy checked every account at RCPT time, so the delivery is tried at
+// once, with no lookup per recipient. Only when the store reports a
+// missing account or mailbox are the accounts looked up: the missing ones
+// bounce and the others are delivered, so that one vanished account never
+// keeps the shared delivery deferred.
 func (d *Deliverer) mailboxes(ctx context.Context, msg message, rcpts []*envelope.Recipient, idx []int, results []queue.Result) {
 	var todo []int
 	first := map[[2]string]int{} // (account, Delivered-To) → first index
 	for _, i := range idx {
+		key := [2]string{rcpts[i].Dest, deliveredTo(rcpts[i])}
+		if _, dup := first[key]; !dup {
+			first[key] = i
+			todo = append(todo, i)
+		}
+	}
+	err := d.writeStore(ctx, msg, rcpts, todo)
+	if errors.Is(err, store.ErrNotFound) {
+		d.debug.Info("delivery found a missing account; looking the accounts up", "id", msg.env.ID, "err", err)
+		todo = d.checkAccounts(ctx, msg, rcpts, todo, results)
+		err = nil
+		if len(todo) > 0 {
+			err = d.writeStore(ctx, msg, rcpts, todo)
+		}
+	}
+	res := d.storeResult(ctx, msg, err)
+	for _, i := range todo {
+		results[i] = res
+	}
+	// The same account and Delivered-To twice (two aliases reaching one
+	// user) is one message in the mailbox, as Postfix's duplicate filter.
+	for _, i := range idx {
+		r := rcpts[i]
+		if j := first[[2]string{r.Dest, deliveredTo(r)}]; j != i {
+			results[i] = results[j]
+		}
+	}
+}
+
+// checkAccounts looks up the account of each of rcpts[todo], fills the
+// results of those that cannot be delivered (5.1.1 for a missing account,
+// a deferral when the lookup fails) and returns the others.
+func (d *Deliverer) checkAccounts(ctx context.Context, msg message, rcpts []*envelope.Recipient, todo []int, results []queue.Result) []int {
+	var left []int
+	for _, i := range todo {
 		r := rcpts[i]
 		ok, err := d.st.UserExists(ctx, r.Dest)
 		switch {
@@ -29,35 +71,18 @@ func (d *Deliverer) mailboxes(ctx context.Context, msg message, rcpts []*envelop
 		case !ok:
 			results[i] = bounced("5.1.1", fmt.Sprintf("unknown user: %q", r.Dest))
 		default:
-			key := [2]string{r.Dest, deliveredTo(r)}
-			if _, dup := first[key]; !dup {
-				first[key] = i
-				todo = append(todo, i)
-			}
+			left = append(left, i)
 		}
 	}
-	if len(todo) > 0 {
-		res := d.storeDelivery(ctx, msg, rcpts, todo)
-		for _, i := range todo {
-			results[i] = res
-		}
-	}
-	// The same account and Delivered-To twice (two aliases reaching one
-	// user) is one message in the mailbox, as Postfix's duplicate filter.
-	for _, i := range idx {
-		r := rcpts[i]
-		if j, ok := first[[2]string{r.Dest, deliveredTo(r)}]; ok && j != i && results[i].Status == 0 {
-			results[i] = results[j]
-		}
-	}
+	return left
 }
 
-// storeDelivery writes msg once for all of rcpts[todo].
-func (d *Deliverer) storeDelivery(ctx context.Context, msg message, rcpts []*envelope.Recipient, todo []int) queue.Result {
-	err := d.writeStore(ctx, msg, rcpts, todo)
+// storeResult is the result of a store delivery that ended with err.
+func (d *Deliverer) storeResult(ctx context.Context, msg message, err error) queue.Result {
 	if err != nil {
-		// A vanished account or any store fault defers: the next attempt
-		// looks the account up again and bounces it if it is gone.
+		// A mailbox missing from an existing account, an account that
+		// vanished since the lookup, or any store fault defers: the next
+		// attempt bounces an account that is gone by then.
 		d.fault(msg.env.ID, "delivering to mailbox: %v", err)
 		if ctx.Err() != nil {
 			return deferred("delivery interrupted")
