@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
+	"syscall"
 )
 
 // LinkFrom takes the content shared by every recipient from the file at
@@ -41,46 +45,85 @@ func (d *Delivery) LinkFrom(path string) error {
 }
 
 func (d *Delivery) linkFrom(path string) error {
+	linked, err := d.linkBlob(path)
+	if err != nil {
+		return err
+	}
+	if linked {
+		return nil
+	}
 	src, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("opening content: %w", err)
 	}
 	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return fmt.Errorf("opening content: %w", err)
-	}
-	head := make([]byte, min(fi.Size(), maxHeaderCapture))
-	if _, err := io.ReadFull(src, head); err != nil {
-		return fmt.Errorf("reading content: %w", err)
-	}
-	if fi.Mode().IsRegular() && d.link(path, fi) {
-		d.head, d.size, d.linked = head, fi.Size(), true
-		return nil
-	}
-	// The copy reads the file already open, which stays readable even if
-	// its name went away meanwhile.
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("reading content: %w", err)
-	}
 	if _, err := io.Copy(d, src); err != nil {
 		return fmt.Errorf("copying content: %w", err)
 	}
 	return nil
 }
 
-// link makes the blob a hard link to the file at path and reports whether
-// it did. The name must still be the file src described when it was
-// opened, so that the cached header and size describe the blob.
-func (d *Delivery) link(path string, src fs.FileInfo) bool {
+// linkBlob makes the blob a hard link to the file at path, then reads the
+// size and the header to cache from the blob itself, so that they describe
+// the linked file whatever happens to path meanwhile. It reports false,
+// leaving no blob, where no link can be made or the link is not a regular
+// file (link(2) links a symbolic link itself, not its target).
+func (d *Delivery) linkBlob(path string) (bool, error) {
 	err := d.s.inBlobDir(d.blob, func(p string) error { return d.s.link(path, p) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("opening content: %w", err)
+	}
 	if err != nil {
-		return false
+		return false, nil
 	}
 	p := d.s.blobPath(d.blob)
-	if fi, err := os.Lstat(p); err != nil || !os.SameFile(src, fi) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
 		os.Remove(p)
-		return false
+		return false, nil
 	}
-	return true
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		os.Remove(p)
+		return false, nil
+	}
+	head, err := readHead(f, fi.Size())
+	if err != nil {
+		os.Remove(p)
+		return false, fmt.Errorf("reading content: %w", err)
+	}
+	d.head, d.size, d.linked = head, fi.Size(), true
+	return true, nil
+}
+
+// headChunk is the first read of a linked file's header: most header
+// sections end within it, and the cached fields need nothing past their end.
+const headChunk = 4 << 10
+
+// readHead reads from r, of the given size, what parseHeader needs: up to
+// the empty line that ends the header section (RFC 5322 §2.1), at most
+// maxHeaderCapture bytes.
+func readHead(r io.Reader, size int64) ([]byte, error) {
+	limit := int(min(size, maxHeaderCapture))
+	head := make([]byte, 0, min(limit, headChunk))
+	for len(head) < limit {
+		n := min(limit-len(head), max(len(head), headChunk))
+		head = slices.Grow(head, n)
+		k, err := io.ReadFull(r, head[len(head):len(head)+n])
+		scan := max(len(head)-3, 0) // the end may straddle two reads
+		head = head[:len(head)+k]
+		if err != nil {
+			return nil, err
+		}
+		if headerEnds(head[scan:]) {
+			break
+		}
+	}
+	return head, nil
+}
+
+// headerEnds reports whether b holds an empty line ("\n\r\n" or "\n\n").
+func headerEnds(b []byte) bool {
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }

@@ -48,6 +48,7 @@ func TestLinkFrom(t *testing.T) {
 	}{
 		{"link", sample, nil, true},
 		{"link large", big, nil, true},
+		{"link long header", strings.Repeat("Received: from a.example by b.example\r\n", 200) + sample, nil, true},
 		{"link empty", "", nil, true},
 		{"copy when linking fails", sample, exdev, false},
 		{"copy large when linking fails", big, exdev, false},
@@ -184,5 +185,45 @@ func TestLinkFromMissingMailbox(t *testing.T) {
 	}
 	if _, err := os.Stat(src); err != nil {
 		t.Errorf("source gone: %v", err)
+	}
+}
+
+// TestReadHead: the header read from a linked file stops after the
+// header section, yet caches the same fields as reading the whole
+// maxHeaderCapture bytes, wherever the section ends.
+func TestReadHead(t *testing.T) {
+	body := strings.Repeat("body line\r\n", 5000)
+	pad := func(n int) string { return "X-Pad: " + strings.Repeat("p", n) + "\r\n" }
+	tests := []struct {
+		name    string
+		msg     string
+		maxRead int // bound on the bytes read
+	}{
+		{"short header", sample + body, headChunk},
+		{"end in the second read", pad(headChunk-len("X-Pad: \r\n")-2) + "Subject: s\r\n\r\n" + body, 2 * headChunk},
+		{"empty line split by the read", pad(headChunk-len("X-Pad: \r\n")-1) + "\r\n" + body, 2 * headChunk},
+		{"bare newlines", strings.ReplaceAll(sample, "\r\n", "\n") + body, headChunk},
+		{"long header", strings.Repeat(pad(100), 200) + sample + body, maxHeaderCapture},
+		{"no end", strings.Repeat(pad(100), 500), maxHeaderCapture},
+		{"small file", "Subject: tiny", headChunk},
+		{"empty", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			head, err := readHead(strings.NewReader(tt.msg), int64(len(tt.msg)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(head) > tt.maxRead {
+				t.Errorf("read %d bytes, want at most %d", len(head), tt.maxRead)
+			}
+			if !strings.HasPrefix(tt.msg, string(head)) {
+				t.Error("head is not the start of the message")
+			}
+			full := []byte(tt.msg[:min(len(tt.msg), maxHeaderCapture)])
+			if got, want := parseHeader(head), parseHeader(full); got != want {
+				t.Errorf("cached fields %+v, want %+v", got, want)
+			}
+		})
 	}
 }
