@@ -2,24 +2,40 @@ package queue
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"sync"
+	"time"
 
 	"facteur/internal/envelope"
 	"facteur/internal/safeio"
 )
 
-// maxBatch bounds the requests of one group commit.
+// maxBatch bounds the requests of one group commit, and the settlements
+// that wait for one.
 const maxBatch = 1024
 
-// request is one unit of work for the committer. Exactly one of insert,
-// updates (possibly with remove), remove or corrupt is set.
+// settleDelay bounds how long a settlement waits for a commit of new mail
+// to ride along with before it is committed alone.
+const settleDelay = 50 * time.Millisecond
+
+// request is a change a caller waits for: a new message whose content is
+// fsync'd (insert), a message to mark corrupt, or, with neither, a flush of
+// the settlements waiting.
 type request struct {
-	insert  *envelope.Envelope // a new message whose content is fsync'd
-	updates []rcptUpdate
-	remove  string // a message to delete, after updates
-	corrupt string // a message to mark corrupt
+	insert  *envelope.Envelope
+	corrupt string
 	done    chan error
+}
+
+func (r *request) isFlush() bool { return r.insert == nil && r.corrupt == "" }
+
+// settlement is what a delivery pass leaves to record: new recipient
+// states, or the removal of a message that has left the queue. No caller
+// waits for it: losing it in a crash only makes the queue deliver again (at
+// least once, never lost), so it rides along with the next transaction.
+type settlement struct {
+	updates []rcptUpdate
+	remove  string
 }
 
 // submit hands r to the committer and waits for its answer. Once the
@@ -35,19 +51,36 @@ func (q *Queue) submit(r *request) error {
 }
 
 // committer is the one goroutine that writes the database. It takes every
-// request that arrives while it is busy and commits them together.
+// request that arrives while it is busy, with the settlements waiting, and
+// commits them together; settlements alone wait up to settleDelay for
+// company.
 func (q *Queue) committer() {
 	defer close(q.committed)
+	defer q.stopReaper()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
 	for {
 		select {
 		case r := <-q.reqs:
-			q.commitBatch(q.drain([]*request{r}))
-		case <-q.stop:
-			if batch := q.drain(nil); len(batch) > 0 {
-				q.commitBatch(batch)
+			q.commitBatch(q.drain([]*request{r}), q.takeSettlements(false))
+		case <-q.settleWake:
+			if q.settlementsWaiting() >= maxBatch {
+				q.commitBatch(nil, q.takeSettlements(false))
+			} else if !armed {
+				timer.Reset(q.opt.settleDelay)
+				armed = true
 			}
+			continue
+		case <-timer.C:
+			q.commitBatch(nil, q.takeSettlements(false))
+		case <-q.stop:
+			q.commitBatch(q.drain(nil), q.takeSettlements(true))
 			return
 		}
+		// Whatever was waiting has just been committed.
+		timer.Stop()
+		armed = false
 	}
 }
 
@@ -64,56 +97,224 @@ func (q *Queue) drain(batch []*request) []*request {
 	return batch
 }
 
-// commitBatch makes a batch durable: each new message's directory entry
-// (one fsync per msg/XX directory), then one transaction for all rows.
-func (q *Queue) commitBatch(batch []*request) {
-	batch = q.syncDirs(batch)
-	if len(batch) == 0 {
+// settleLater queues s for the committer's next transaction. The message
+// stays hidden from scans until then, so that its old rows do not send it
+// to delivery again.
+func (q *Queue) settleLater(s settlement) error {
+	id := s.remove
+	if id == "" {
+		id = s.updates[0].id
+	}
+	q.settleMu.Lock()
+	if q.settleClosed {
+		q.settleMu.Unlock()
+		return ErrClosed
+	}
+	q.settling = append(q.settling, s)
+	q.unsettled[id]++
+	q.settleMu.Unlock()
+	select {
+	case q.settleWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// takeSettlements returns the settlements waiting; last refuses later ones.
+func (q *Queue) takeSettlements(last bool) []settlement {
+	q.settleMu.Lock()
+	defer q.settleMu.Unlock()
+	q.settleClosed = q.settleClosed || last
+	s := q.settling
+	q.settling = nil
+	return s
+}
+
+func (q *Queue) settlementsWaiting() int {
+	q.settleMu.Lock()
+	defer q.settleMu.Unlock()
+	return len(q.settling)
+}
+
+// isUnsettled reports whether message id has a settlement not yet
+// committed.
+func (q *Queue) isUnsettled(id string) bool {
+	q.settleMu.Lock()
+	defer q.settleMu.Unlock()
+	return q.unsettled[id] > 0
+}
+
+// settled ends the hiding of committed settlements.
+func (q *Queue) settled(done []settlement) {
+	q.settleMu.Lock()
+	defer q.settleMu.Unlock()
+	for _, s := range done {
+		id := s.remove
+		if id == "" {
+			id = s.updates[0].id
+		}
+		if q.unsettled[id]--; q.unsettled[id] <= 0 {
+			delete(q.unsettled, id)
+		}
+	}
+}
+
+// flush commits the settlements waiting and waits until the files of the
+// messages they remove are gone.
+func (q *Queue) flush() error { return q.submit(&request{}) }
+
+// commitBatch makes a batch durable in one transaction, while the
+// directories of the new content files are fsync'd beside it, and answers
+// the callers when both are done.
+//
+// Running the two at once is safe because nobody has been answered yet. A
+// crash after the commit but before the directory fsync leaves at worst a
+// row whose content file entry is missing, for a message whose client got
+// no 250 and will send it again: the load path finds the file missing and
+// moves the entry aside (Queue.load), and the hand-off that would skip that
+// check is empty after a restart. A crash after the directory fsync but
+// before the commit leaves a file without a row, which sweepOrphans
+// removes.
+func (q *Queue) commitBatch(batch []*request, settle []settlement) {
+	if len(batch) == 0 && len(settle) == 0 {
 		return
 	}
-	ctx := context.Background()
-	err := q.inTx(ctx, func(w *txWriter) error {
+	dirs := q.syncDirsAsync(batch)
+	err := q.inTx(context.Background(), func(w *txWriter) error {
 		for _, r := range batch {
 			if err := applyRequest(w, r); err != nil {
 				return err
 			}
 		}
+		for _, s := range settle {
+			if err := applySettlement(w, s); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
+	dirErr := dirs.wait()
 	if err != nil {
-		// One bad request must not fail its neighbours: redo them one by one.
-		q.opt.Debug.Warn("group commit failed, committing one by one", "n", len(batch), "err", err)
-		for _, r := range batch {
-			r.done <- q.inTx(ctx, func(w *txWriter) error { return applyRequest(w, r) })
-		}
+		// One bad change must not fail its neighbours: redo them one by one.
+		q.opt.Debug.Warn("group commit failed, committing one by one", "n", len(batch)+len(settle), "err", err)
+		q.commitEach(batch, settle, dirErr)
 		return
 	}
+	failed := q.undoUnsynced(batch, dirErr)
+	var flushes []*request
 	for _, r := range batch {
-		r.done <- nil
+		if r.isFlush() {
+			flushes = append(flushes, r)
+			continue
+		}
+		r.done <- failed[r]
 	}
+	q.reap(settle, flushes)
 }
 
-// syncDirs fsyncs the directories of new content files, once each, answers
-// the inserts whose directory fails, and returns the rest of batch.
-func (q *Queue) syncDirs(batch []*request) []*request {
-	synced := make(map[string]error)
-	kept := batch[:0]
+// commitEach commits every request and settlement in a transaction of its
+// own, after a group commit failed.
+func (q *Queue) commitEach(batch []*request, settle []settlement, dirErr map[string]error) {
+	ctx := context.Background()
+	var flushes []*request
 	for _, r := range batch {
-		if r.insert != nil {
-			dir := q.shardDir(r.insert.ID)
-			err, done := synced[dir]
-			if !done {
-				err = safeio.SyncDir(dir)
-				synced[dir] = err
-			}
-			if err != nil {
-				r.done <- fmt.Errorf("committing %s: %w", r.insert.ID, err)
-				continue
+		if r.isFlush() {
+			flushes = append(flushes, r)
+			continue
+		}
+		if r.insert != nil && dirErr[q.shardDir(r.insert.ID)] != nil {
+			r.done <- fmt.Errorf("committing %s: %w", r.insert.ID, dirErr[q.shardDir(r.insert.ID)])
+			continue
+		}
+		r.done <- q.inTx(ctx, func(w *txWriter) error { return applyRequest(w, r) })
+	}
+	var done []settlement
+	for _, s := range settle {
+		err := q.inTx(ctx, func(w *txWriter) error { return applySettlement(w, s) })
+		if err != nil {
+			q.opt.Debug.Error("recording delivery results", "err", err)
+			q.settled([]settlement{s}) // the next scan finds it again
+			continue
+		}
+		done = append(done, s)
+	}
+	q.reap(done, flushes)
+}
+
+// undoUnsynced deletes again the rows of new messages whose directory
+// could not be fsync'd, and returns their callers' errors: their content
+// might not survive a crash, so they must not be acknowledged.
+func (q *Queue) undoUnsynced(batch []*request, dirErr map[string]error) map[*request]error {
+	if len(dirErr) == 0 {
+		return nil
+	}
+	failed := make(map[*request]error)
+	for _, r := range batch {
+		if r.insert == nil {
+			continue
+		}
+		if err := dirErr[q.shardDir(r.insert.ID)]; err != nil {
+			failed[r] = fmt.Errorf("committing %s: %w", r.insert.ID, err)
+			id := r.insert.ID
+			if err := q.inTx(context.Background(), func(w *txWriter) error { return deleteMessage(w, id) }); err != nil {
+				q.opt.Debug.Error("undoing unsynced queue entry", "id", id, "err", err)
 			}
 		}
-		kept = append(kept, r)
 	}
-	return kept
+	return failed
+}
+
+// dirSync is the fsync of a batch's directories under way.
+type dirSync struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs map[string]error // only the failures
+}
+
+// syncDirsAsync starts an fsync of each directory holding a new content
+// file of batch, at once: the content is already fsync'd by its session,
+// only the directory entries remain.
+func (q *Queue) syncDirsAsync(batch []*request) *dirSync {
+	ds := &dirSync{}
+	var seen [4]string
+	dirs := seen[:0]
+	for _, r := range batch {
+		if r.insert == nil {
+			continue
+		}
+		dir := q.shardDir(r.insert.ID)
+		if !containsString(dirs, dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	for _, dir := range dirs {
+		ds.wg.Go(func() {
+			if err := safeio.SyncDir(dir); err != nil {
+				ds.mu.Lock()
+				if ds.errs == nil {
+					ds.errs = make(map[string]error)
+				}
+				ds.errs[dir] = err
+				ds.mu.Unlock()
+			}
+		})
+	}
+	return ds
+}
+
+// wait waits for the fsyncs and returns the failed directories.
+func (ds *dirSync) wait() map[string]error {
+	ds.wg.Wait()
+	return ds.errs
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func (q *Queue) inTx(ctx context.Context, fn func(*txWriter) error) error {
@@ -121,7 +322,7 @@ func (q *Queue) inTx(ctx context.Context, fn func(*txWriter) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning queue transaction: %w", err)
 	}
-	if err := fn(&txWriter{ctx: ctx, tx: tx, st: q.st, bound: make(map[*sql.Stmt]*sql.Stmt)}); err != nil {
+	if err := fn(&txWriter{ctx: ctx, tx: tx, st: q.st}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -138,13 +339,19 @@ func applyRequest(w *txWriter, r *request) error {
 	case r.corrupt != "":
 		return markCorrupt(w, r.corrupt)
 	}
-	for _, u := range r.updates {
+	return nil
+}
+
+// applySettlement writes s. A removal writes no update first: rows about to
+// be deleted need no new state.
+func applySettlement(w *txWriter, s settlement) error {
+	if s.remove != "" {
+		return deleteMessage(w, s.remove)
+	}
+	for _, u := range s.updates {
 		if err := updateRecipient(w, u); err != nil {
 			return err
 		}
-	}
-	if r.remove != "" {
-		return deleteMessage(w, r.remove)
 	}
 	return nil
 }

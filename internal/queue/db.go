@@ -141,14 +141,24 @@ type txWriter struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	st    *stmts
-	bound map[*sql.Stmt]*sql.Stmt
+	bound [6]struct{ st, tx *sql.Stmt } // few statements: a scan beats a map
+	n     int
 }
 
 func (w *txWriter) exec(st *sql.Stmt, args ...any) error {
-	b, ok := w.bound[st]
-	if !ok {
+	var b *sql.Stmt
+	for i := range w.n {
+		if w.bound[i].st == st {
+			b = w.bound[i].tx
+			break
+		}
+	}
+	if b == nil {
 		b = w.tx.StmtContext(w.ctx, st) // reuses st as prepared on the tx's connection
-		w.bound[st] = b
+		if w.n < len(w.bound) {
+			w.bound[w.n] = struct{ st, tx *sql.Stmt }{st, b}
+			w.n++
+		}
 	}
 	_, err := b.ExecContext(w.ctx, args...)
 	return err

@@ -206,3 +206,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// process makes a delivery pass as the manager does, then commits what it
+// left to settle, so that the test reads its results from the database.
+func (tq *testQueue) process(ctx context.Context, id string, transports map[string]Transport) {
+	tq.Queue.process(ctx, id, transports)
+	_ = tq.flush() // ErrClosed when the test closed the queue meanwhile
+}
+
+// processFresh is process for a message taken from the hand-off.
+func (tq *testQueue) processFresh(ctx context.Context, env *envelope.Envelope, transports map[string]Transport) {
+	tq.Queue.processFresh(ctx, env, transports)
+	_ = tq.flush()
+}

@@ -172,8 +172,9 @@ func (s *scheduler) scan(ctx context.Context) {
 	}
 	s.full = len(due) == scanLimit || len(finished) == scanLimit
 	// Messages in the hand-off are left to it: their rows may be seen here
-	// from the moment they are committed.
+	// from the moment they are committed. Messages with a settlement not yet
+	// committed still show their old state and wait for it.
 	s.backlog = slices.DeleteFunc(append(due, finished...), func(id string) bool {
-		return s.inflight[id] || q.fresh.holds(id)
+		return s.inflight[id] || q.fresh.holds(id) || q.isUnsettled(id)
 	})
 }

@@ -76,6 +76,8 @@ type Options struct {
 	Now   func() time.Time // nil = time.Now
 
 	Bouncer Bouncer // nil: bounced recipients stay in the queue
+
+	settleDelay time.Duration // 0 = settleDelay; tests lengthen it
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +91,7 @@ func (o *Options) setDefaults() {
 	def(&o.RunDelay, DefaultRunDelay)
 	def(&o.MaxLifetime, DefaultMaxLifetime)
 	def(&o.BounceLifetime, DefaultBounceLifetime)
+	def(&o.settleDelay, settleDelay)
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
 	}
@@ -124,12 +127,20 @@ type Queue struct {
 	dirs  map[string]bool // msg/XX directories known to exist
 	bufs  sync.Pool       // *bufio.Writer of finished Files
 
-	reqs      chan *request // to the committer; unbuffered
-	stop      chan struct{} // closed by Close
-	committed chan struct{} // closed when the committer has exited
-	fresh     *handoff      // committed messages, for the manager
-	closeOnce sync.Once
-	readOnly  bool
+	reqs   chan *request // to the committer; unbuffered
+	reaps  chan reapJob  // from the committer to the reaper
+	reaped chan struct{} // closed when the reaper has exited
+
+	settleMu     sync.Mutex
+	settling     []settlement   // waiting for the next transaction
+	unsettled    map[string]int // settlements waiting per message
+	settleClosed bool           // the committer took its last ones
+	settleWake   chan struct{}  // tells the committer settling grew
+	stop         chan struct{}  // closed by Close
+	committed    chan struct{}  // closed when the committer has exited
+	fresh        *handoff       // committed messages, for the manager
+	closeOnce    sync.Once
+	readOnly     bool
 }
 
 // Open opens (creating if needed) the queue in dir and starts its committer.
@@ -154,13 +165,18 @@ func Open(dir string, opt Options) (*Queue, error) {
 	}
 	q := &Queue{
 		dir: dir, msgDir: filepath.Join(dir, "msg"), db: db, st: st, opt: opt, qmgr: opt.Log.Service("qmgr"),
-		ids:       newIDGen(opt.Now),
-		dirs:      make(map[string]bool),
-		reqs:      make(chan *request),
-		stop:      make(chan struct{}),
-		committed: make(chan struct{}),
-		fresh:     newHandoff(freshCap),
+		ids:        newIDGen(opt.Now),
+		dirs:       make(map[string]bool),
+		reqs:       make(chan *request),
+		reaps:      make(chan reapJob, 64),
+		reaped:     make(chan struct{}),
+		unsettled:  make(map[string]int),
+		settleWake: make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		committed:  make(chan struct{}),
+		fresh:      newHandoff(freshCap),
 	}
+	go q.reaper()
 	go q.committer()
 	return q, nil
 }

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -125,12 +124,12 @@ func (q *Queue) settle(ctx context.Context, msg *Message, updates []rcptUpdate) 
 	return q.commitUpdates(nil, msg.Env.ID)
 }
 
-// commitUpdates commits updates or, when remove is set, deletes that
-// message's rows, then its content file. A removal writes no update first:
-// rows about to be deleted need no new state. Until the deletion commits,
-// the rows keep the state from before this pass, so a crash in between
-// makes the queue deliver those recipients again (at least once, never
-// lost).
+// commitUpdates records updates or, when remove is set, the removal of
+// that message, with the committer's next transaction: the transport's
+// Deliver has returned, so the delivery is durable wherever it went, and
+// losing this record in a crash only delivers again (at least once, never
+// lost). Until it commits, the rows keep the state from before this pass
+// and scans leave the message alone.
 func (q *Queue) commitUpdates(updates []rcptUpdate, remove string) error {
 	if remove != "" {
 		updates = nil
@@ -138,17 +137,5 @@ func (q *Queue) commitUpdates(updates []rcptUpdate, remove string) error {
 	if len(updates) == 0 && remove == "" {
 		return nil
 	}
-	if err := q.submit(&request{updates: updates, remove: remove}); err != nil {
-		return err
-	}
-	if remove == "" {
-		return nil
-	}
-	// Rows first, file second: a crash in between leaves an orphan file,
-	// never a row without content.
-	if err := os.Remove(q.contentPath(remove)); err != nil && !os.IsNotExist(err) {
-		q.opt.Debug.Warn("removing queue file", "id", remove, "err", err)
-	}
-	q.qmgr.Event(remove, "removed")
-	return nil
+	return q.settleLater(settlement{updates: updates, remove: remove})
 }
