@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 
 	"facteur/internal/safeio"
@@ -58,11 +57,6 @@ func (s *Store) inBlobDir(name string, mk func(path string) error) error {
 	return mk(p)
 }
 
-// blobDir returns the directory holding the blob called name.
-func (s *Store) blobDir(name string) string {
-	return s.blobPath(path.Dir(name))
-}
-
 // blobRefs counts, per blob, the message rows that query selects (its one
 // column is the blob name).
 func blobRefs(ctx context.Context, tx *sql.Tx, query string, args ...any) (map[string]int, error) {
@@ -87,13 +81,15 @@ func blobRefs(ctx context.Context, tx *sql.Tx, query string, args ...any) (map[s
 
 // releaseBlobs drops refs[name] references from each blob and deletes the
 // rows of blobs nobody refers to any more. It returns their names; the
-// caller removes the files once the transaction has committed.
+// caller removes the files once the transaction has committed. A blob
+// without a row had one message row, the one going (see the schema).
 func releaseBlobs(ctx context.Context, tx *sql.Tx, refs map[string]int) ([]string, error) {
 	var gone []string
 	for name, n := range refs {
 		var left int
 		err := tx.QueryRowContext(ctx, `UPDATE blobs SET refs = refs - ? WHERE name = ? RETURNING refs`, n, name).Scan(&left)
 		if errors.Is(err, sql.ErrNoRows) {
+			gone = append(gone, name)
 			continue
 		}
 		if err != nil {

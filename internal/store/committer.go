@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"sync"
 
 	"facteur/internal/safeio"
@@ -91,23 +93,20 @@ func (s *Store) commitBatch(batch []*commitReq) {
 // holding the batch's new blobs, so that their entries are durable before
 // any row names them. It returns a function waiting for the result.
 func (s *Store) syncBlobDirs(batch []*commitReq) func() error {
-	dirs := make(map[string]bool)
+	var dirs []string // "XX", a handful at most: blob names follow the clock
 	for _, r := range batch {
-		dirs[s.blobDir(r.blob)] = true
+		if d := path.Dir(r.blob); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, len(dirs))
-	for dir := range dirs {
-		wg.Go(func() { errs <- safeio.SyncDir(dir) })
+	errs := make([]error, len(dirs))
+	for i, d := range dirs {
+		wg.Go(func() { errs[i] = safeio.SyncDir(s.blobPath(d)) })
 	}
 	return func() error {
 		wg.Wait()
-		close(errs)
-		var all []error
-		for err := range errs {
-			all = append(all, err)
-		}
-		return errors.Join(all...)
+		return errors.Join(errs...)
 	}
 }
 
@@ -209,12 +208,16 @@ func (st *batchStmts) resolve(ctx context.Context, r *commitReq, boxes map[[2]st
 	return targets, nil
 }
 
-// insert writes the blob row and one message row per recipient. RFC 9051
-// §2.3.1.1: UIDs are assigned in strictly ascending order; RFC 7162 §3.1:
-// each new message gets a mod-sequence above every earlier one.
+// insert writes one message row per recipient, and the blob row when
+// several share the blob (a blob without a row has one message: see the
+// schema). RFC 9051 §2.3.1.1: UIDs are assigned in strictly ascending
+// order; RFC 7162 §3.1: each new message gets a mod-sequence above every
+// earlier one.
 func (st *batchStmts) insert(ctx context.Context, r *commitReq, targets []*batchMailbox) error {
-	if _, err := st.insertBlob.ExecContext(ctx, r.blob, r.size, len(targets)); err != nil {
-		return fmt.Errorf("inserting blob: %w", err)
+	if len(targets) > 1 {
+		if _, err := st.insertBlob.ExecContext(ctx, r.blob, r.size, len(targets)); err != nil {
+			return fmt.Errorf("inserting blob: %w", err)
+		}
 	}
 	h := r.hdr
 	for i, mb := range targets {

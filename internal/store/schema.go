@@ -40,7 +40,10 @@ var schema = []string{
 		UNIQUE (account_id, name)
 	)`,
 	// refs counts the message rows pointing at the blob; the file goes
-	// when it reaches zero.
+	// when it reaches zero. A blob with one message row has no row here
+	// (most mail has one local recipient: a delivery then writes two
+	// B-tree pages fewer); whatever adds a second message row to such a
+	// blob inserts its row with refs = 2.
 	`CREATE TABLE IF NOT EXISTS blobs (
 		name TEXT PRIMARY KEY,
 		size INTEGER NOT NULL,

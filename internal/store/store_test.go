@@ -306,3 +306,37 @@ func TestClosed(t *testing.T) {
 		t.Errorf("BeginDelivery after Close = %v, want ErrClosed", err)
 	}
 }
+
+// TestSingleRecipientBlob: a blob with one message has no blob row, and
+// its file still goes with its message, by EXPUNGE or DeleteUser.
+func TestSingleRecipientBlob(t *testing.T) {
+	s := newStore(t, "toto")
+	ctx := context.Background()
+	for range 2 {
+		if err := deliver(t, s, sample, rcpt{"toto", "", ""}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows int
+	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM blobs`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("%d blob rows for single-recipient mail, %v; want none", rows, err)
+	}
+	if _, err := s.SetFlags(ctx, "toto", "", []uint32{1}, FlagsAdd, []string{`\Deleted`}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Expunge(ctx, "toto", "", nil); err != nil || !cmp.Equal(got, []uint32{1}) {
+		t.Fatalf("Expunge = %v, %v; want [1]", got, err)
+	}
+	if files := blobFiles(t, s); len(files) != 1 {
+		t.Errorf("blob files after expunging one of two: %v", files)
+	}
+	if got := readMessage(t, s, "toto", "", 2); got != sample {
+		t.Errorf("message 2 reads %q", got)
+	}
+	if err := s.DeleteUser(ctx, "toto"); err != nil {
+		t.Fatal(err)
+	}
+	if files := blobFiles(t, s); len(files) != 0 {
+		t.Errorf("blob files left after DeleteUser: %v", files)
+	}
+}
