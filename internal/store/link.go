@@ -77,24 +77,52 @@ func (d *Delivery) linkBlob(path string) (bool, error) {
 		return false, nil
 	}
 	p := d.s.blobPath(d.blob)
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
+	head, size, ok, err := readLinked(p)
+	if !ok || err != nil {
 		os.Remove(p)
-		return false, nil
+		return false, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		os.Remove(p)
-		return false, nil
-	}
-	head, err := readHead(f, fi.Size())
-	if err != nil {
-		os.Remove(p)
-		return false, fmt.Errorf("reading content: %w", err)
-	}
-	d.head, d.size, d.linked = head, fi.Size(), true
+	d.head, d.size, d.linked = head, size, true
 	return true, nil
+}
+
+// readLinked reads the size and the head of the blob file at p, and
+// reports false if it is not a regular file. It uses the descriptor
+// directly: an os.File would also try to register it with the network
+// poller and set a finalizer, which cost more than the read itself.
+func readLinked(p string) (head []byte, size int64, ok bool, err error) {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, false, nil // a symbolic link (ELOOP) or unreadable: copy
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, 0, false, nil
+	}
+	head, err = readHead(fdReader(fd), st.Size)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("reading content: %w", err)
+	}
+	return head, st.Size, true, nil
+}
+
+// fdReader reads a file descriptor.
+type fdReader int
+
+func (r fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(r), p)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // headChunk is the first read of a linked file's header: most header
