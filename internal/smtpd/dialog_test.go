@@ -22,16 +22,20 @@ import (
 type logBuffer struct {
 	mu    sync.Mutex
 	lines []string
+	h     *maillog.Handler // flushed before the lines are read
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.lines = append(b.lines, strings.TrimSuffix(string(p), "\n"))
+	b.lines = append(b.lines, strings.Split(strings.TrimSuffix(string(p), "\n"), "\n")...)
 	return len(p), nil
 }
 
 func (b *logBuffer) all() []string {
+	if b.h != nil {
+		b.h.Flush()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.lines...)
@@ -62,7 +66,8 @@ func baseConfig() Config {
 func startServer(t *testing.T, cfg Config, policy *fakePolicy, sink *fakeSink) *testServer {
 	t.Helper()
 	ts := &testServer{policy: policy, sink: sink, log: &logBuffer{}, done: make(chan error, 1)}
-	cfg.Log = maillog.New(slog.New(maillog.NewHandler(ts.log, "mx", slog.LevelInfo)))
+	ts.log.h = maillog.NewHandler(ts.log, "mx", slog.LevelInfo)
+	cfg.Log = maillog.New(slog.New(ts.log.h))
 	ts.srv = NewServer(cfg, policy, sink)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
