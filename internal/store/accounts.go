@@ -169,9 +169,9 @@ func (s *Store) Users(ctx context.Context) ([]string, error) {
 // UserExists reports whether the account exists. A malformed name does not.
 //
 // It answers from the account names kept in memory: an account added or
-// deleted through this Store is seen at once, and one added or deleted by
-// another process (the `facteur user` commands beside a running daemon)
-// within Options.AccountsRefresh (see accountCache).
+// deleted through this Store, or added by another process (the `facteur
+// user` commands beside a running daemon), is seen at once; one deleted
+// by another process within Options.AccountsRefresh (see accountCache).
 func (s *Store) UserExists(ctx context.Context, name string) (bool, error) {
 	select {
 	case <-s.quit:

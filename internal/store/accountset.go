@@ -9,7 +9,8 @@ import (
 )
 
 // DefaultAccountsRefresh is how often, at most, UserExists asks the
-// database whether the accounts changed (Options.AccountsRefresh).
+// database whether the accounts changed when the name it looks up is
+// known (Options.AccountsRefresh); an unknown name is always checked.
 const DefaultAccountsRefresh = 200 * time.Millisecond
 
 // accountsGenSQL reads the accounts generation: a counter in meta that
@@ -31,10 +32,14 @@ type accountSet struct {
 // accountCache answers UserExists from memory.
 //
 // The bound on staleness: a change committed by this Store is seen by the
-// next lookup (the change forces a check); a change committed by another
-// process is seen by every lookup that starts more than refresh after it
-// committed (one generation query per refresh period, then a reload of
-// the names only when the generation moved).
+// next lookup (the change forces a check). A name missing from the
+// snapshot is never answered from memory alone: the generation is checked
+// first, so an account added by another process is seen at once, and an
+// unknown recipient costs one small query, as every lookup did before.
+// An account deleted by another process is seen by every lookup that
+// starts more than refresh after the deletion committed (one generation
+// query per refresh period), or sooner, after a delivery to it failed
+// with ErrNotFound. The names are reloaded only when the generation moved.
 type accountCache struct {
 	refresh time.Duration
 	cur     atomic.Pointer[accountSet]
@@ -44,26 +49,32 @@ type accountCache struct {
 // exists reports whether the stored (lower-case) name is an account,
 // refreshing the snapshot first if it is older than the refresh period.
 func (s *Store) accountExists(ctx context.Context, name string) (bool, error) {
+	start := time.Now()
 	set := s.accounts.cur.Load()
-	if set == nil || time.Since(set.checked) >= s.accounts.refresh {
-		var err error
-		if set, err = s.refreshAccounts(ctx); err != nil {
-			return false, err
+	if set != nil && start.Sub(set.checked) < s.accounts.refresh {
+		if _, ok := set.names[name]; ok {
+			return true, nil
 		}
+	}
+	// Stale, or a miss: check the generation now (see accountCache).
+	set, err := s.refreshAccounts(ctx, start)
+	if err != nil {
+		return false, err
 	}
 	_, ok := set.names[name]
 	return ok, nil
 }
 
 // refreshAccounts checks the generation and reloads the names if it moved.
-// Callers arriving while another refreshes wait for its snapshot.
-func (s *Store) refreshAccounts(ctx context.Context) (*accountSet, error) {
+// A caller that waited for another's refresh takes that one's snapshot if
+// it was checked after start, when the caller began its lookup.
+func (s *Store) refreshAccounts(ctx context.Context, start time.Time) (*accountSet, error) {
 	c := &s.accounts
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	set := c.cur.Load()
-	if set != nil && time.Since(set.checked) < c.refresh {
-		return set, nil // refreshed while we waited
+	if set != nil && set.checked.After(start) {
+		return set, nil // checked while we waited
 	}
 	// The check time is taken before the queries: a change committed
 	// after it is caught by the next check, one period later at most.

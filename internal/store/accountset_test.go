@@ -59,34 +59,45 @@ func TestUserExistsOtherProcess(t *testing.T) {
 	eventually(t, first, "newbie", false)
 }
 
-// TestUserExistsCached: within the refresh period the answer comes from
-// memory, except that this Store's own changes are seen at once.
+// TestUserExistsCached: within the refresh period a known name is
+// answered from memory, so another process's deletion is not seen yet;
+// an unknown name, this Store's own changes and a delivery that found the
+// account gone are checked at once.
 func TestUserExistsCached(t *testing.T) {
 	first, second := openPair(t, time.Hour)
 	ctx := context.Background()
+	check := func(name string, want bool) {
+		t.Helper()
+		if ok, err := first.UserExists(ctx, name); ok != want || err != nil {
+			t.Errorf("UserExists(%s) = %v, %v; want %v", name, ok, err, want)
+		}
+	}
 	if err := second.AddUser(ctx, "other", "pw"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := first.UserExists(ctx, "other"); ok || err != nil {
-		t.Errorf("UserExists(other) = %v, %v: the snapshot taken at Open should still answer", ok, err)
+	check("other", true) // a miss checks the generation
+	if err := second.DeleteUser(ctx, "other"); err != nil {
+		t.Fatal(err)
 	}
+	check("other", true) // known: from memory until the period ends
+	if err := deliver(t, first, sample, rcpt{"other", "", ""}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delivery to deleted account = %v, want ErrNotFound", err)
+	}
+	check("other", false) // the failed delivery forced a check
 	if err := first.AddUser(ctx, "mine", "pw"); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"mine", "other"} {
-		// first's own change forced a check, which also caught second's.
-		if ok, err := first.UserExists(ctx, name); !ok || err != nil {
-			t.Errorf("UserExists(%s) after own AddUser = %v, %v", name, ok, err)
-		}
+	check("mine", true)
+	if err := second.AddUser(ctx, "again", "pw"); err != nil {
+		t.Fatal(err)
 	}
 	if err := first.DeleteUser(ctx, "mine"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := first.UserExists(ctx, "mine"); ok || err != nil {
-		t.Errorf("UserExists(mine) after own DeleteUser = %v, %v", ok, err)
-	}
+	check("mine", false)
+	check("again", true)
 	first.Close()
-	if _, err := first.UserExists(ctx, "other"); !errors.Is(err, ErrClosed) {
+	if _, err := first.UserExists(ctx, "again"); !errors.Is(err, ErrClosed) {
 		t.Errorf("UserExists after Close = %v, want ErrClosed", err)
 	}
 }

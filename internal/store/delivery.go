@@ -117,6 +117,11 @@ func (d *Delivery) Commit(ctx context.Context) error {
 		if !req.ambiguous {
 			os.Remove(d.s.blobPath(d.blob))
 		}
+		if errors.Is(err, ErrNotFound) {
+			// An account may have gone in another process: the next
+			// UserExists checks (accountCache).
+			d.s.accountsChanged()
+		}
 		return err
 	}
 	return nil

@@ -66,9 +66,9 @@ type Options struct {
 	// Readers is the size of the reader connection pool (default 8).
 	Readers int
 	// AccountsRefresh is how often, at most, UserExists checks whether
-	// another process changed the accounts (default
-	// DefaultAccountsRefresh): such a change is seen within this period.
-	// Changes made through this Store are seen at once.
+	// another process deleted accounts (default DefaultAccountsRefresh):
+	// such a deletion is seen within this period. Accounts added by any
+	// process, and changes made through this Store, are seen at once.
 	AccountsRefresh time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -143,7 +143,7 @@ func OpenWith(dir string, opt Options) (*Store, error) {
 	if err := s.openDBs(); err != nil {
 		return nil, err
 	}
-	if _, err := s.refreshAccounts(context.Background()); err != nil {
+	if _, err := s.refreshAccounts(context.Background(), time.Now()); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
