@@ -132,6 +132,8 @@ func (f *File) Commit(ctx context.Context) error {
 	// next scan finds the message in the database.
 	if handed {
 		f.q.fresh.publish(env)
+	} else {
+		f.q.fresh.missed()
 	}
 	return nil
 }

@@ -20,7 +20,8 @@ type handoff struct {
 	mu    sync.Mutex
 	held  map[string]bool      // reserved or ready
 	ready []*envelope.Envelope // committed, oldest first
-	wake  chan struct{}        // signalled when ready grows
+	wake  chan struct{}        // signalled when ready grows or on a miss
+	miss  bool                 // a message did not fit since the last scan
 }
 
 func newHandoff(max int) *handoff {
@@ -56,6 +57,28 @@ func (h *handoff) publish(env *envelope.Envelope) {
 	case h.wake <- struct{}{}:
 	default:
 	}
+}
+
+// missed records that a message that did not fit is committed, so that
+// the manager scans the database for it rather than wait for its next
+// periodic scan.
+func (h *handoff) missed() {
+	h.mu.Lock()
+	h.miss = true
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeMissed reports and clears whether a message did not fit.
+func (h *handoff) takeMissed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.miss
+	h.miss = false
+	return m
 }
 
 // take returns the oldest committed envelope, if any.

@@ -170,3 +170,23 @@ func TestContentLostBeforeFirstPass(t *testing.T) {
 		t.Errorf("%d attempts, want the one of the first pass", tr.count("r@x"))
 	}
 }
+
+func TestOverflowedHandoffDeliversWithoutPeriodicScan(t *testing.T) {
+	// A RunDelay of an hour: only the hand-off and its misses start these.
+	q := openTest(t, "", Options{RunDelay: time.Hour, Concurrency: 2})
+	q.fresh = newHandoff(2)
+	tr := newTransport(nil)
+	runQueue(t, q.Queue, map[string]Transport{"local": tr})
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { enqueue(t, q.Queue, "s@x", "body", rcpt(fmt.Sprintf("r%d@x", i), "local")) })
+	}
+	wg.Wait()
+	waitFor(t, "every message removed", func() bool { return len(q.log.find(": removed")) == n })
+	for i := range n {
+		if c := tr.count(fmt.Sprintf("r%d@x", i)); c != 1 {
+			t.Errorf("r%d@x delivered %d times", i, c)
+		}
+	}
+}

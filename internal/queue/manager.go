@@ -91,14 +91,22 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 			s.stopWorkers()
 			return nil
 		case <-fresh: // dispatch takes it
+			s.rescan(ctx)
 		case id := <-s.done:
 			delete(s.inflight, id)
-			if len(s.backlog) == 0 && s.full {
-				s.scan(ctx)
-			}
+			s.rescan(ctx)
 		case <-tick.C:
 			s.scan(ctx)
 		}
+	}
+}
+
+// rescan scans again once the backlog is empty if the last scan was cut
+// short or new mail did not fit in the hand-off: without it, that mail
+// would wait for the next periodic scan.
+func (s *scheduler) rescan(ctx context.Context) {
+	if len(s.backlog) == 0 && (s.full || s.q.fresh.takeMissed()) {
+		s.scan(ctx)
 	}
 }
 

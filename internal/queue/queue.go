@@ -7,8 +7,13 @@
 // acknowledges only what is on stable storage, as RFC 5321 §4.5.3.1 and
 // §6.1 require before the server answers 250: the content file is fsync'd in
 // the caller's goroutine, then one committer goroutine batches every commit
-// that arrives while it is busy (group commit: one directory fsync and one
-// transaction for many messages).
+// that arrives while it is busy (group commit: one transaction for many
+// messages, with the fsync of their directories running beside it).
+//
+// Delivery results are at least once: a pass's recipient updates and the
+// removal of a finished message are recorded with the committer's next
+// transaction, after the transport's Deliver has returned. A crash before
+// that transaction delivers those recipients again; it never loses one.
 //
 // The manager hands each due recipient to the Transport named by
 // envelope.Recipient.Transport, records one result per recipient (RFC 3464
