@@ -76,10 +76,8 @@ func (s *Store) committer() {
 func (s *Store) commitBatch(batch []*commitReq) {
 	ctx := context.Background()
 	wait := s.syncBlobDirs(batch)
-	err := s.writeBatch(ctx, batch)
-	if serr := wait(); err == nil {
-		err = serr
-	}
+	err := s.writeBatch(ctx, batch, wait)
+	wait() // when the transaction failed early, let the fsyncs end
 	if err != nil {
 		for _, r := range batch {
 			if r.err == nil {
@@ -110,9 +108,11 @@ func (s *Store) syncBlobDirs(batch []*commitReq) func() error {
 	}
 }
 
-// writeBatch runs the batch's transaction. The dir syncs must be finished
-// before the commit makes rows visible, so the commit waits for them.
-func (s *Store) writeBatch(ctx context.Context, batch []*commitReq) error {
+// writeBatch runs the batch's transaction. The directory fsyncs (waited
+// for with synced) must be finished before the commit makes rows durable:
+// a row naming a blob whose directory entry a crash could still lose
+// would be a message without content. When they fail, nothing commits.
+func (s *Store) writeBatch(ctx context.Context, batch []*commitReq, synced func() error) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning delivery transaction: %w", err)
@@ -138,6 +138,9 @@ func (s *Store) writeBatch(ctx context.Context, batch []*commitReq) error {
 		if _, err := st.updateMailbox.ExecContext(ctx, mb.uidnext, mb.highestModSeq, mb.messages, mb.id); err != nil {
 			return fmt.Errorf("updating mailbox: %w", err)
 		}
+	}
+	if err := synced(); err != nil {
+		return fmt.Errorf("syncing blob directories: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		for _, r := range batch {

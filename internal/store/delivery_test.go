@@ -64,7 +64,7 @@ func TestBatchIsolation(t *testing.T) {
 		{blob: "00/b", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}}, {"ghost", "INBOX", []byte{}}}},
 		{blob: "00/c", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}}}},
 	}
-	if err := s.writeBatch(context.Background(), batch); err != nil {
+	if err := s.writeBatch(context.Background(), batch, func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []bool{true, false, true} {
@@ -77,6 +77,16 @@ func TestBatchIsolation(t *testing.T) {
 	}
 	if diff := cmp.Diff([]uint32{1, 2}, uids(t, s, "toto", "")); diff != "" {
 		t.Errorf("UIDs (-want +got):\n%s", diff)
+	}
+
+	// A failed blob directory fsync commits nothing: no row may name a
+	// blob whose directory entry a crash could lose.
+	failed := []*commitReq{{blob: "00/d", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}}}}}
+	if err := s.writeBatch(context.Background(), failed, func() error { return errors.New("fsync: I/O error") }); err == nil {
+		t.Fatal("writeBatch committed although the directory fsync failed")
+	}
+	if diff := cmp.Diff([]uint32{1, 2}, uids(t, s, "toto", "")); diff != "" {
+		t.Errorf("UIDs after a failed fsync (-want +got):\n%s", diff)
 	}
 }
 
