@@ -165,24 +165,19 @@ func (q *Queue) settled(done []settlement) {
 // messages they remove are gone.
 func (q *Queue) flush() error { return q.submit(&request{}) }
 
-// commitBatch makes a batch durable in one transaction, while the new
-// content files and their directories are fsync'd beside it, and answers
-// the callers when all are done. Issued together, the fsyncs share the
-// file system's journal commits instead of waiting for one each in turn.
-//
-// Running them at once is safe because nobody has been answered yet. A
-// crash after the commit but before the fsyncs leaves at worst a row whose
-// content file is missing or short, for a message whose client got no 250
-// and will send it again: the load path finds the file missing or of the
-// wrong size and moves the entry aside (Queue.load), and the hand-off that
-// would skip that check is empty after a restart. A crash after the directory fsync but
-// before the commit leaves a file without a row, which sweepOrphans
-// removes.
+// commitBatch makes a batch durable in one transaction and answers the
+// callers. The new content files and their directories are fsync'd while
+// the transaction is written, and the commit waits for them: a row is
+// durable only once its content is, so a crash never leaves a row without
+// its file. A message whose fsync failed is left out of the commit (its
+// rows deleted in the same transaction) and its caller told, so that no
+// scan can deliver mail whose client was refused.
 func (q *Queue) commitBatch(batch []*request, settle []settlement) {
 	if len(batch) == 0 && len(settle) == 0 {
 		return
 	}
 	dirs := q.syncDirsAsync(batch)
+	failed := make(map[*request]error)
 	err := q.inTx(context.Background(), func(w *txWriter) error {
 		for _, r := range batch {
 			if err := applyRequest(w, r); err != nil {
@@ -194,16 +189,23 @@ func (q *Queue) commitBatch(batch []*request, settle []settlement) {
 				return err
 			}
 		}
+		syncErr := dirs.wait()
+		for _, r := range batch {
+			if err := q.syncErr(syncErr, r); err != nil {
+				failed[r] = fmt.Errorf("committing %s: %w", r.insert.ID, err)
+				if err := deleteMessage(w, r.insert.ID); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
-	dirErr := dirs.wait()
 	if err != nil {
 		// One bad change must not fail its neighbours: redo them one by one.
 		q.opt.Debug.Warn("group commit failed, committing one by one", "n", len(batch)+len(settle), "err", err)
-		q.commitEach(batch, settle, dirErr)
+		q.commitEach(batch, settle, dirs.wait())
 		return
 	}
-	failed := q.undoUnsynced(batch, dirErr)
 	var flushes []*request
 	for _, r := range batch {
 		if r.isFlush() {
@@ -242,29 +244,6 @@ func (q *Queue) commitEach(batch []*request, settle []settlement, dirErr map[str
 		done = append(done, s)
 	}
 	q.reap(done, flushes)
-}
-
-// undoUnsynced deletes again the rows of new messages whose directory
-// could not be fsync'd, and returns their callers' errors: their content
-// might not survive a crash, so they must not be acknowledged.
-func (q *Queue) undoUnsynced(batch []*request, dirErr map[string]error) map[*request]error {
-	if len(dirErr) == 0 {
-		return nil
-	}
-	failed := make(map[*request]error)
-	for _, r := range batch {
-		if r.insert == nil {
-			continue
-		}
-		if err := q.syncErr(dirErr, r); err != nil {
-			failed[r] = fmt.Errorf("committing %s: %w", r.insert.ID, err)
-			id := r.insert.ID
-			if err := q.inTx(context.Background(), func(w *txWriter) error { return deleteMessage(w, id) }); err != nil {
-				q.opt.Debug.Error("undoing unsynced queue entry", "id", id, "err", err)
-			}
-		}
-	}
-	return failed
 }
 
 // dirSync is the fsync of a batch's directories under way.
