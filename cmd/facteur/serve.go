@@ -147,7 +147,7 @@ func (s *server) queueOptions() queue.Options {
 		RunDelay:       cfg.Duration("queue_run_delay"),
 		MaxLifetime:    cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: cfg.Duration("bounce_queue_lifetime"),
-		MinFree:        cfg.Int("message_size_limit") * 3 / 2,
+		MinFree:        minFree(cfg.Int("message_size_limit")),
 		Log:            s.log.Service("qmgr"),
 		Debug:          s.debug,
 	}
@@ -315,4 +315,14 @@ func lockDataDir(dir string) (*os.File, error) {
 	f.Truncate(0)
 	fmt.Fprintf(f, "%d\n", os.Getpid())
 	return f, nil
+}
+
+// minFree is the free disk below which MAIL gets 452 4.3.1: 1.5 ×
+// message_size_limit, as Postfix's queue_minfree check, and with no limit
+// (0) 1.5 × Postfix's default limit, so that the check never switches off.
+func minFree(sizeLimit int64) int64 {
+	if sizeLimit <= 0 {
+		sizeLimit = 10240000
+	}
+	return sizeLimit * 3 / 2
 }

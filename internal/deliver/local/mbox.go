@@ -79,9 +79,16 @@ func (d *Deliverer) openMbox(path string) (*os.File, error) {
 	if !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	// A symbolic link planted at the target must not redirect the
+	// daemon's writes (Postfix local(8) refuses symlinked mailbox files
+	// too), and only a regular file is a mailbox.
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("opening %s: not a regular file", path)
 	}
 	return f, nil
 }

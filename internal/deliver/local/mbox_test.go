@@ -135,3 +135,26 @@ func TestMboxWaitsForLock(t *testing.T) {
 		t.Errorf("result %+v after the lock was released, want delivered", got)
 	}
 }
+
+// TestMboxRefusesSymlink: a symbolic link at the target must not redirect
+// the delivery to the file it names.
+func TestMboxRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "mbox")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeliverer(nil, nil, Options{})
+	got := d.deliver(context.Background(), newMessage(t, "a@b", testMessage),
+		[]*envelope.Recipient{rcpt("c@d", link, "")})[0]
+	if got.Status == queue.Delivered {
+		t.Errorf("delivered through a symbolic link: %+v", got)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+}
