@@ -63,6 +63,7 @@ func testConfig() Config {
 		"direct": {`\toto`},
 		"pipe":   {"|/usr/bin/procmail"},
 		"file":   {"/var/mail/archive"},
+		"mixed":  {"toto", "|/usr/bin/vacation toto@exemple1.com", "/var/mail/archive", "someone@elsewhere.example"},
 		"remote": {"someone@elsewhere.example"},
 		"loop1":  {"loop2"},
 		"loop2":  {"loop1"},

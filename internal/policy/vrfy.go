@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"facteur/internal/address"
@@ -26,8 +27,10 @@ func (p *Policy) Verify(ctx context.Context, client *envelope.Client, arg string
 }
 
 // Expand answers EXPN (RFC 5321 §3.5.2): for an alias (alias_maps or
-// virtual_alias_maps), one 250 line per member; for anything else, as
-// Verify.
+// virtual_alias_maps), one 250 line per member address; for anything
+// else, as Verify. Command and file targets are never shown: they tell a
+// stranger what runs on this host and where it writes. An alias with
+// nothing but such targets is answered as Verify answers it.
 func (p *Policy) Expand(ctx context.Context, client *envelope.Client, arg string) *smtp.Reply {
 	a, ok := p.parseArg(arg)
 	if !ok {
@@ -41,6 +44,7 @@ func (p *Policy) Expand(ctx context.Context, client *envelope.Client, arg string
 	if err != nil {
 		return p.refuse(err, a.String())
 	}
+	members = slices.DeleteFunc(members, isProgramOrFile)
 	if len(members) == 0 {
 		return p.verified(a, rcpts)
 	}
@@ -103,10 +107,16 @@ func (p *Policy) members(a address.Address) ([]string, error) {
 	out := make([]string, 0, len(targets))
 	for _, t := range targets {
 		t = strings.TrimPrefix(t, `\`)
-		if !strings.Contains(t, "@") && !strings.HasPrefix(t, "|") && !strings.HasPrefix(t, "/") {
+		if !strings.Contains(t, "@") && !isProgramOrFile(t) {
 			t = address.Address{Local: strings.ToLower(t), Domain: p.origin}.String()
 		}
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// isProgramOrFile reports an alias target that is a "|command" or a
+// "/file" rather than an address (aliases(5)).
+func isProgramOrFile(t string) bool {
+	return strings.HasPrefix(t, "|") || strings.HasPrefix(t, "/")
 }
