@@ -148,6 +148,7 @@ func (s *server) queueOptions() queue.Options {
 		MaxLifetime:    cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: cfg.Duration("bounce_queue_lifetime"),
 		MinFree:        minFree(cfg.Int("message_size_limit")),
+		DrainTimeout:   cfg.Duration("smtpd_shutdown_timeout"),
 		Log:            s.log.Service("qmgr"),
 		Debug:          s.debug,
 	}

@@ -59,7 +59,7 @@ func Params() []Param {
 		{"smtpd_listen", "0.0.0.0:25", KindAddressList, "", "facteur's own: the SMTP listen addresses, host:port; empty disables the listener."},
 		{"smtpd_peername_lookup", "yes", KindBool, "", "Look up the SMTP client's reverse name and keep it only when it resolves back to the client's address; otherwise, or with no, the name is `unknown`."},
 		{"smtpd_recipient_limit", "1000", KindInt, "", "Recipients accepted per message."},
-		{"smtpd_shutdown_timeout", "30s", KindTime, "s", "facteur's own: how long transactions in flight may finish on SIGTERM."},
+		{"smtpd_shutdown_timeout", "30s", KindTime, "s", "facteur's own: how long SMTP transactions and deliveries in flight may finish on SIGTERM."},
 		{"smtpd_timeout", "300s", KindTime, "s", "How long the SMTP server waits for a client's command or data."},
 		{"soft_bounce", "no", KindBool, "", "Turn permanent refusals and bounces into temporary ones (5xx into 4xx), for testing."},
 		{"virtual_alias_domains", "", KindList, "", "Domains whose every address is an alias in virtual_alias_maps."},

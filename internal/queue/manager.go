@@ -64,8 +64,9 @@ func (s *scheduler) stopWorkers() {
 }
 
 // Run delivers queued mail through transports (keyed by
-// envelope.Recipient.Transport) until ctx is done, then waits for the
-// deliveries under way and returns nil. New messages are started as soon as
+// envelope.Recipient.Transport) until ctx is done, then lets the
+// deliveries under way finish (cancelling them after
+// Options.DrainTimeout) and returns nil. New messages are started as soon as
 // they are committed; deferred ones are looked for at start and every
 // RunDelay. At most Options.Concurrency messages are in delivery at once,
 // and new and deferred work alternate so that a backlog never starves new
@@ -75,7 +76,11 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 		return ErrClosed
 	}
 	s := newScheduler(q, transports)
-	s.startWorkers(ctx)
+	// Deliveries under way when ctx ends may finish within DrainTimeout:
+	// an interrupted one would be deferred, and wait a whole backoff.
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	s.startWorkers(dctx)
 	q.sweepOrphans(ctx)
 	s.scan(ctx)
 	tick := time.NewTicker(q.opt.RunDelay)
@@ -88,7 +93,9 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 		}
 		select {
 		case <-ctx.Done():
+			drain := time.AfterFunc(q.opt.DrainTimeout, cancel)
 			s.stopWorkers()
+			drain.Stop()
 			return nil
 		case <-fresh: // dispatch takes it
 			s.rescan(ctx)

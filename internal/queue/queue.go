@@ -51,6 +51,7 @@ const (
 	DefaultMaxLifetime    = 5 * 24 * time.Hour // maximal_queue_lifetime
 	DefaultBounceLifetime = 5 * 24 * time.Hour // bounce_queue_lifetime
 	DefaultConcurrency    = 20
+	DefaultDrainTimeout   = 30 * time.Second
 )
 
 // ErrClosed is returned by operations on a closed queue.
@@ -76,6 +77,10 @@ type Options struct {
 	MinFree     int64 // bytes that must stay free under the queue directory
 	Concurrency int   // messages in delivery at once
 
+	// DrainTimeout bounds how long deliveries under way may go on once
+	// Run's context ends; 0 = DefaultDrainTimeout.
+	DrainTimeout time.Duration
+
 	Log   *maillog.Logger
 	Debug *slog.Logger
 	Now   func() time.Time // nil = time.Now
@@ -99,6 +104,9 @@ func (o *Options) setDefaults() {
 	def(&o.settleDelay, settleDelay)
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
