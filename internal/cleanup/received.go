@@ -46,8 +46,10 @@ func Received(env *envelope.Envelope, hostname string, now time.Time) string {
 	date := now.Format(DateLayout)
 	// RFC 5321 §4.4: the FOR clause names one recipient; with several it
 	// would disclose the others (Postfix writes it for exactly one).
-	if len(env.Recipients) == 1 {
-		lines = append(lines, by, "\tfor <"+clean(env.Recipients[0].Addr)+">; "+date)
+	// One RCPT can stand for several recipients after alias expansion:
+	// count the addresses the client gave.
+	if rcpt, ok := soleRecipient(env); ok {
+		lines = append(lines, by, "\tfor <"+clean(rcpt)+">; "+date)
 	} else {
 		lines = append(lines, by+";", "\t"+date)
 	}
@@ -119,4 +121,19 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// soleRecipient returns the address the client gave at RCPT when it gave
+// exactly one.
+func soleRecipient(env *envelope.Envelope) (string, bool) {
+	if len(env.Recipients) == 0 {
+		return "", false
+	}
+	addr := env.Recipients[0].Addr
+	for _, r := range env.Recipients[1:] {
+		if r.Addr != addr {
+			return "", false
+		}
+	}
+	return addr, true
 }

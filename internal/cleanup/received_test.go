@@ -48,6 +48,9 @@ func TestReceivedGolden(t *testing.T) {
 			Client: envelope.Client{Helo: "evil)\r\nX-Injected: yes", Addr: netip.MustParseAddr("192.0.2.66"), Protocol: "ESMTP"}}, now},
 		{"local_submission", envelope.Envelope{ID: "0000000001", Recipients: rcpts("root@localhost"),
 			Client: envelope.Client{AuthUser: "alice", Local: true}}, now},
+		{"one_rcpt_expanded", envelope.Envelope{ID: "3C3C3C3C3C", Recipients: []*envelope.Recipient{
+			{Addr: "team@example.org", Dest: "alice"}, {Addr: "team@example.org", Dest: "bob"}},
+			Client: envelope.Client{Helo: "mail.example.com", Addr: netip.MustParseAddr("192.0.2.1"), Protocol: "ESMTP"}}, now},
 		{"local_no_rcpt_user", envelope.Envelope{ID: "0000000002", Recipients: rcpts("a@localhost", "b@localhost"),
 			Client: envelope.Client{Protocol: "local", Local: true}}, now},
 	}
