@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 )
 
 const mailboxUsage = "usage: facteur mailbox list NAME [MAILBOX], mailbox cat NAME UID [MAILBOX], mailbox count NAME [MAILBOX]"
@@ -81,9 +82,17 @@ func runMailbox(env *cmdEnv, args []string) error {
 	return usageErr(mailboxUsage)
 }
 
-// oneLine keeps a header value on one line of a listing, and short.
+// oneLine keeps a header value on one line of a listing, and short. The
+// value comes from a remote sender: control characters (a terminal escape
+// sequence, say) are shown as '?'.
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 	if r := []rune(s); len(r) > 60 {
 		s = string(r[:59]) + "…"
 	}
