@@ -230,7 +230,7 @@ func (s *Server) serveLimited(conn net.Conn) {
 	if s.cfg.ConnLimitPerClient > 0 && addr.IsValid() && !s.policy.ClientTrusted(addr) {
 		if !s.acquire(addr) {
 			s.cfg.Log.Warn("too many connections from %s", addr)
-			refuse(conn, s.cfg.Timeout, smtp.NewReply(421, "4.7.0", "Error: too many connections from "+addr.String()))
+			refuse(conn, s.cfg.Timeout, smtp.NewReply(421, "4.7.0", s.cfg.Hostname+" Error: too many connections from "+addr.String()))
 			return
 		}
 		defer s.release(addr)

@@ -159,7 +159,7 @@ func TestConnLimitPerClient(t *testing.T) {
 	first := newClient(t, ts)
 	conn, r := ts.dial(t)
 	second := &client{t: t, conn: conn, r: r}
-	second.expect("421 4.7.0 Error: too many connections from 127.0.0.1")
+	second.expect("421 4.7.0 mx.example.org Error: too many connections from 127.0.0.1")
 	second.expectClosed()
 	first.send("QUIT")
 	first.expect("221 *")
@@ -418,6 +418,6 @@ func TestLingerAfterRefusal(t *testing.T) {
 	ts := startServer(t, cfg, &fakePolicy{}, &fakeSink{})
 	c := newClient(t, ts)
 	go c.conn.Write([]byte(strings.Repeat("BOGUS\r\n", 20000)))
-	c.expect("500 Error: command not recognized", "500 *", "500 *", "421 Error: too many errors")
+	c.expect("500 Error: command not recognized", "500 *", "500 *", "421 mx.example.org Error: too many errors")
 	c.expectClosed()
 }

@@ -129,7 +129,8 @@ func (ss *session) recoverPanic() {
 func (ss *session) loop() {
 	for !ss.done {
 		if ss.errors >= ss.srv.cfg.HardErrorLimit {
-			ss.replyClose(smtp.NewReply(421, "4.7.0", "Error: too many errors"))
+			// RFC 5321 §4.2.3: "421 <domain> ...", as Postfix does.
+			ss.replyClose(smtp.NewReply(421, "4.7.0", ss.srv.cfg.Hostname+" Error: too many errors"))
 			return
 		}
 		if ss.r.Buffered() == 0 {
