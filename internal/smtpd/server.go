@@ -126,7 +126,8 @@ type Server struct {
 	sink   Sink
 
 	closing atomic.Bool
-	panics  atomic.Int64 // recovered session panics, for tests
+	stop    chan struct{} // closed when Shutdown begins
+	panics  atomic.Int64  // recovered session panics, for tests
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -140,6 +141,7 @@ func NewServer(cfg Config, p Policy, s Sink) *Server {
 	cfg.setDefaults()
 	return &Server{
 		cfg: cfg, policy: p, sink: s,
+		stop:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perClient: make(map[netip.Addr]int),
@@ -150,7 +152,10 @@ func NewServer(cfg Config, p Policy, s Sink) *Server {
 var ErrServerClosed = errors.New("smtpd: server closed")
 
 // Serve accepts connections on ln until ln is closed or Shutdown is
-// called, running one session goroutine per connection.
+// called, running one session goroutine per connection. A failed accept
+// (too many open files, a connection aborted before it was accepted...)
+// is logged and retried after a pause, so that the server never stops
+// taking mail while its listener stays bound.
 func (s *Server) Serve(ln net.Listener) error {
 	if !s.track(ln) {
 		ln.Close()
@@ -164,13 +169,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+			s.cfg.Log.Warn("accept: %v", err)
+			s.cfg.Debug.Warn("smtpd: accept failed, retrying", "addr", ln.Addr(), "err", err, "delay", delay)
+			if !s.pause(delay) {
+				return ErrServerClosed
+			}
+			continue
 		}
 		delay = 0
 		s.wg.Add(1)
@@ -178,6 +186,25 @@ func (s *Server) Serve(ln net.Listener) error {
 			defer s.wg.Done()
 			s.serveLimited(conn)
 		}()
+	}
+}
+
+// The pause after a failed accept doubles from minAcceptDelay up to
+// maxAcceptDelay, as net/http's server does.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
+// pause waits d, or less when Shutdown begins; false means it began.
+func (s *Server) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
 	}
 }
 

@@ -20,7 +20,9 @@ const forceGrace = time.Second
 // cut sessions short.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing.Store(true)
+	if !s.closing.Swap(true) {
+		close(s.stop)
+	}
 	for ln := range s.listeners {
 		ln.Close()
 	}
