@@ -17,7 +17,18 @@ func (ss *session) vrfy(arg string) {
 }
 
 // expn asks the policy to expand a list (RFC 5321 §3.5.2, §4.1.1.7).
+// A list's members are nobody else's business: EXPN is refused with
+// disable_vrfy_command, and to clients outside mynetworks (RFC 5321 §7.3
+// lets a site turn it off for security).
 func (ss *session) expn(arg string) {
+	switch {
+	case ss.srv.cfg.DisableVRFY:
+		ss.reply(smtp.NewReply(502, "5.5.1", "EXPN command is disabled"))
+		return
+	case !ss.client.Local:
+		ss.reply(smtp.NewReply(502, "5.5.1", "EXPN command is available only to trusted clients"))
+		return
+	}
 	if arg == "" || containsCtl(arg) {
 		ss.reply(smtp.NewReply(501, "5.5.4", "Syntax: EXPN list"))
 		return
