@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -288,6 +289,8 @@ func handler(verb string) func(*session, string) {
 		return (*session).expn
 	case "HELP":
 		return (*session).help
+	case "STARTTLS", "AUTH", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD":
+		return (*session).notImplemented
 	}
 	return nil
 }
@@ -302,15 +305,16 @@ type counters struct {
 
 var counterNames = [...]string{"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy", "expn", "help", "quit", "unknown"}
 
+// add counts a command; one without a counter of its own counts as
+// "unknown", so that commands= stays the sum of them all.
 func (c *counters) add(name string, ok bool) {
-	for i, n := range counterNames {
-		if n == name {
-			c.total[i]++
-			if ok {
-				c.ok[i]++
-			}
-			return
-		}
+	i := slices.Index(counterNames[:], name)
+	if i < 0 {
+		i = len(counterNames) - 1
+	}
+	c.total[i]++
+	if ok {
+		c.ok[i]++
 	}
 }
 

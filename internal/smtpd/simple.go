@@ -43,3 +43,9 @@ func (ss *session) reset() {
 	}
 	ss.tx = nil
 }
+
+// notImplemented answers a command that RFC 5321 or an extension defines
+// but this server does not offer (RFC 5321 §4.2.4: 502, not 500).
+func (ss *session) notImplemented(string) {
+	ss.reply(smtp.NewReply(502, "5.5.1", "Error: command not implemented"))
+}
