@@ -104,18 +104,19 @@ func (o Options) withDefaults() Options {
 
 // Store is an open mail store. Its methods are safe for concurrent use.
 type Store struct {
-	dir   string
-	opt   Options
-	wdb   *sql.DB // exactly one connection: every write goes through it
-	rdb   *sql.DB // query-only pool for reads
-	st    *stmts  // hot statements, prepared once
-	reqs  chan *commitReq
-	quit  chan struct{}
-	done  chan struct{}
-	close sync.Once
-	seq   atomic.Uint64                       // makes blob names unique within this process
-	dummy string                              // hash verified for unknown users, to cost the same time
-	link  func(oldname, newname string) error // os.Link; tests make it fail
+	dir       string
+	opt       Options
+	wdb       *sql.DB // exactly one connection: every write goes through it
+	rdb       *sql.DB // query-only pool for reads
+	st        *stmts  // hot statements, prepared once
+	reqs      chan *commitReq
+	quit      chan struct{}
+	done      chan struct{}
+	close     sync.Once
+	seq       atomic.Uint64                       // makes blob names unique within this process
+	dummy     string                              // hash verified for unknown users, to cost the same time
+	dummyOnce sync.Once                           // made at the first unknown user: argon2id takes 19 MiB and tens of ms
+	link      func(oldname, newname string) error // os.Link; tests make it fail
 
 	accounts accountCache // the account names, for UserExists
 }
@@ -147,12 +148,6 @@ func OpenWith(dir string, opt Options) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
-	dummy, err := s.hashPassword("facteur: no such user")
-	if err != nil {
-		s.closeDBs()
-		return nil, err
-	}
-	s.dummy = dummy
 	go s.committer()
 	return s, nil
 }
