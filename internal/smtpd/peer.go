@@ -32,6 +32,15 @@ func (s *Server) peerName(ctx context.Context, addr netip.Addr) string {
 	if !s.cfg.PeernameLookup || s.cfg.Resolver == nil || !addr.IsValid() {
 		return ""
 	}
+	// The resolver's deep calls would grow the session goroutine's stack,
+	// which an idle session then keeps (1,000 idle sessions must stay well
+	// under 50 MB): the lookup runs on a goroutine of its own that ends.
+	name := make(chan string, 1)
+	go func() { name <- s.lookupPeerName(ctx, addr) }()
+	return <-name
+}
+
+func (s *Server) lookupPeerName(ctx context.Context, addr netip.Addr) string {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PeernameTimeout)
 	defer cancel()
 	names, err := s.cfg.Resolver.LookupAddr(ctx, addr)
