@@ -22,11 +22,7 @@ func runMailbox(env *cmdEnv, args []string) error {
 	}
 	verb, account := pos[0], pos[1]
 	rest := pos[2:]
-	cfg, err := loadConfig(env, flags)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg)
+	st, err := loadStore(env, flags)
 	if err != nil {
 		return err
 	}

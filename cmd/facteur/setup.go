@@ -44,6 +44,16 @@ func openStore(cfg *config.Config) (*store.Store, error) {
 	return store.Open(dir)
 }
 
+// loadStore opens the store of the configuration that flags name, for the
+// commands that only need it.
+func loadStore(env *cmdEnv, flags map[string]string) (*store.Store, error) {
+	cfg, err := loadConfig(env, flags)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(cfg)
+}
+
 func queueDir(cfg *config.Config) string { return dataPath(cfg, "queue") }
 
 // openQueueReader opens the queue for the CLI, beside a running server.

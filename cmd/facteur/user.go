@@ -29,11 +29,7 @@ func runUser(env *cmdEnv, args []string) error {
 	if len(names) != want {
 		return usageErr("usage: facteur user add|del|passwd NAME, facteur user list")
 	}
-	cfg, err := loadConfig(env, flags)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg)
+	st, err := loadStore(env, flags)
 	if err != nil {
 		return err
 	}
