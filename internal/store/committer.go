@@ -23,6 +23,7 @@ type commitReq struct {
 	// Set by the committer before it closes done.
 	err       error
 	ambiguous bool // the commit itself failed: rows may exist, keep the blob
+	unused    bool // every recipient was skipped (delivery key seen): no row names the blob
 	done      chan struct{}
 }
 
@@ -212,29 +213,56 @@ func (st *batchStmts) resolve(ctx context.Context, r *commitReq, boxes map[[2]st
 }
 
 // insert writes one message row per recipient, and the blob row when
-// several share the blob (a blob without a row has one message: see the
-// schema). RFC 9051 §2.3.1.1: UIDs are assigned in strictly ascending
-// order; RFC 7162 §3.1: each new message gets a mod-sequence above every
-// earlier one.
+// several rows share the blob (a blob without a row has one message: see
+// the schema). A recipient whose delivery key the mailbox holds already
+// gets no row and takes no UID. RFC 9051 §2.3.1.1: UIDs are assigned in
+// strictly ascending order; RFC 7162 §3.1: each new message gets a
+// mod-sequence above every earlier one.
 func (st *batchStmts) insert(ctx context.Context, r *commitReq, targets []*batchMailbox) error {
-	if len(targets) > 1 {
-		if _, err := st.insertBlob.ExecContext(ctx, r.blob, r.size, len(targets)); err != nil {
+	rows := 0
+	for i, mb := range targets {
+		ok, err := st.insertOne(ctx, r, r.rcpts[i], mb)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rows++
+		}
+	}
+	switch {
+	case rows == 0:
+		r.unused = true
+	case rows > 1:
+		if _, err := st.insertBlob.ExecContext(ctx, r.blob, r.size, rows); err != nil {
 			return fmt.Errorf("inserting blob: %w", err)
 		}
 	}
-	h := r.hdr
-	for i, mb := range targets {
-		uid := mb.uidnext
-		mb.uidnext++
-		mb.highestModSeq++
-		mb.messages++
-		mb.dirty = true
-		prefix := r.rcpts[i].prefix
-		_, err := st.insertMessage.ExecContext(ctx, mb.id, uid, r.blob, prefix, mb.highestModSeq,
-			r.date, int64(len(prefix))+r.size, h.from, h.to, h.subject, h.date, h.messageID)
-		if err != nil {
-			return fmt.Errorf("inserting message: %w", err)
-		}
-	}
 	return nil
+}
+
+// insertOne writes the message row of rc into mb and reports whether it
+// did: false when rc's delivery key is in mb already.
+func (st *batchStmts) insertOne(ctx context.Context, r *commitReq, rc recipient, mb *batchMailbox) (bool, error) {
+	var key any // NULL: unique indexes treat NULLs as distinct
+	if rc.key != "" {
+		key = rc.key
+	}
+	h := r.hdr
+	res, err := st.insertMessage.ExecContext(ctx, mb.id, mb.uidnext, r.blob, rc.prefix, mb.highestModSeq+1,
+		r.date, int64(len(rc.prefix))+r.size, h.from, h.to, h.subject, h.date, h.messageID, key)
+	if err != nil {
+		return false, fmt.Errorf("inserting message: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("inserting message: %w", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	mb.uidnext++
+	mb.highestModSeq++
+	mb.messages++
+	mb.dirty = true
+	return true, nil
 }

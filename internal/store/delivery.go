@@ -37,6 +37,7 @@ type Delivery struct {
 type recipient struct {
 	account, mailbox string
 	prefix           []byte
+	key              string // "" for none: the column is NULL
 }
 
 // BeginDelivery starts a delivery. Its content blob is made by the first
@@ -60,12 +61,22 @@ func (s *Store) BeginDelivery(ctx context.Context) (*Delivery, error) {
 // before the shared content for that recipient only (Return-Path,
 // Delivered-To). Names are checked by Commit.
 func (d *Delivery) Add(account, mailbox string, prefix []byte) {
+	d.AddKeyed(account, mailbox, "", prefix)
+}
+
+// AddKeyed is Add with a delivery key ("" for none): when the mailbox
+// already holds a message delivered under key, this recipient is skipped
+// (no message, no UID) and Commit still succeeds for it. A caller that
+// may repeat a delivery after a crash (the queue settles it only after
+// Commit returns) makes the repeat a no-op with a key naming the queued
+// message and its recipient.
+func (d *Delivery) AddKeyed(account, mailbox, key string, prefix []byte) {
 	if d.done {
 		return
 	}
 	p := make([]byte, len(prefix)) // never nil: the column is NOT NULL
 	copy(p, prefix)
-	d.rcpts = append(d.rcpts, recipient{account: account, mailbox: mailbox, prefix: p})
+	d.rcpts = append(d.rcpts, recipient{account: account, mailbox: mailbox, key: key, prefix: p})
 }
 
 // Write appends to the content shared by every recipient.
@@ -123,6 +134,12 @@ func (d *Delivery) Commit(ctx context.Context) error {
 			d.s.accountsChanged()
 		}
 		return err
+	}
+	if req.unused {
+		// Every recipient had the message already: no row names the
+		// blob. Were this removal lost in a crash, the file would only
+		// take room.
+		os.Remove(d.s.blobPath(d.blob))
 	}
 	return nil
 }

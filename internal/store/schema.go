@@ -6,8 +6,9 @@ import (
 	"fmt"
 )
 
-// schemaVersion is stored in meta; a newer on-disk schema is refused.
-const schemaVersion = 1
+// schemaVersion is stored in meta; a newer on-disk schema is refused, an
+// older one is brought up to date by migrations.
+const schemaVersion = 2
 
 // schema is portable SQL: INTEGER PRIMARY KEY is SQLite's row id and would
 // become an identity column elsewhere; everything else is standard.
@@ -50,6 +51,8 @@ var schema = []string{
 		refs INTEGER NOT NULL
 	)`,
 	// size is len(prefix) + blob size; flags are space-separated.
+	// delivery_key, NULL when none was given, makes a repeated delivery a
+	// no-op (Delivery.AddKeyed; unique per mailbox: messagesKeyIndex).
 	`CREATE TABLE IF NOT EXISTS messages (
 		mailbox_id    INTEGER NOT NULL,
 		uid           INTEGER NOT NULL,
@@ -64,6 +67,7 @@ var schema = []string{
 		subject       TEXT NOT NULL,
 		hdr_date      TEXT NOT NULL,
 		message_id    TEXT NOT NULL,
+		delivery_key  TEXT,
 		PRIMARY KEY (mailbox_id, uid)
 	)`,
 	`CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq)`,
@@ -73,8 +77,22 @@ var schema = []string{
 	// process caching the names sees another's changes (accountset.go).
 	`INSERT INTO meta (name, value) SELECT 'accounts_gen', 0
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'accounts_gen')`,
-	`INSERT INTO meta (name, value) SELECT 'schema', 1
+	// A new store has the current schema (every store has had this row
+	// since version 1): this literal follows schemaVersion.
+	`INSERT INTO meta (name, value) SELECT 'schema', 2
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'schema')`,
+}
+
+// migrations[v] brings a schema of version v+1 to version v+2.
+var migrations = [][]string{
+	{`ALTER TABLE messages ADD COLUMN delivery_key TEXT`},
+}
+
+// indexes are made once migrations have added the columns they cover.
+var indexes = []string{
+	// Unique, so that a delivery key is delivered once per mailbox; the
+	// NULLs of unkeyed messages never clash (SQL: NULLs are distinct).
+	`CREATE UNIQUE INDEX IF NOT EXISTS messages_delivery_key ON messages (mailbox_id, delivery_key)`,
 }
 
 func createSchema(ctx context.Context, db *sql.DB) error {
@@ -88,6 +106,23 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("creating schema: %w", err)
 		}
 	}
+	if err := migrate(ctx, tx); err != nil {
+		return err
+	}
+	for _, q := range indexes {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating schema: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("creating schema: %w", err)
+	}
+	return nil
+}
+
+// migrate brings the schema read from meta up to schemaVersion, in the
+// caller's transaction: a failed step leaves the store as it was.
+func migrate(ctx context.Context, tx *sql.Tx) error {
 	var v int
 	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'schema'`).Scan(&v); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
@@ -95,8 +130,15 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 	if v > schemaVersion {
 		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("creating schema: %w", err)
+	for ; v < schemaVersion; v++ {
+		for _, q := range migrations[v-1] {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("migrating schema to version %d: %w", v+1, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE name = 'schema'`, schemaVersion); err != nil {
+		return fmt.Errorf("migrating schema: %w", err)
 	}
 	return nil
 }
