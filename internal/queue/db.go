@@ -298,25 +298,26 @@ func loadRecipients(ctx context.Context, st *stmts, id string) ([]*envelope.Reci
 	return rcpts, nil
 }
 
-// dueIDs returns up to limit messages with a recipient pending or deferred
-// until now or earlier, oldest first.
-func dueIDs(ctx context.Context, db *sql.DB, now time.Time, limit int) ([]string, error) {
+// dueIDs returns up to limit messages after ID after ("" for all) with a
+// recipient pending or deferred until now or earlier, oldest first.
+func dueIDs(ctx context.Context, db *sql.DB, now time.Time, after string, limit int) ([]string, error) {
 	return queryIDs(ctx, db, `SELECT DISTINCT r.msg_id FROM recipients r JOIN messages m ON m.id = r.msg_id
-		WHERE m.corrupt = 0 AND (r.state = 'pending' OR (r.state = 'deferred' AND r.next_try <= ?))
-		ORDER BY r.msg_id LIMIT ?`, micros(now), limit)
+		WHERE r.msg_id > ? AND m.corrupt = 0 AND (r.state = 'pending' OR (r.state = 'deferred' AND r.next_try <= ?))
+		ORDER BY r.msg_id LIMIT ?`, after, micros(now), limit)
 }
 
-// finishedIDs returns up to limit messages whose every recipient is final
-// and that the queue should finish: all delivered (removal was cut short),
-// or, when withBounced, some bounced (the notice is still owed).
-func finishedIDs(ctx context.Context, db *sql.DB, withBounced bool, limit int) ([]string, error) {
+// finishedIDs returns up to limit messages after ID after ("" for all)
+// whose every recipient is final and that the queue should finish: all
+// delivered (removal was cut short), or, when withBounced, some bounced
+// (the notice is still owed).
+func finishedIDs(ctx context.Context, db *sql.DB, withBounced bool, after string, limit int) ([]string, error) {
 	open := `'pending', 'deferred'`
 	if !withBounced {
 		open += `, 'bounced'`
 	}
-	return queryIDs(ctx, db, `SELECT m.id FROM messages m WHERE m.corrupt = 0 AND NOT EXISTS
+	return queryIDs(ctx, db, `SELECT m.id FROM messages m WHERE m.id > ? AND m.corrupt = 0 AND NOT EXISTS
 		(SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (`+open+`))
-		ORDER BY m.id LIMIT ?`, limit)
+		ORDER BY m.id LIMIT ?`, after, limit)
 }
 
 func queryIDs(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {

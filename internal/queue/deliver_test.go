@@ -149,12 +149,12 @@ func TestDeferredWaitsForNextTry(t *testing.T) {
 			t.Errorf("step %d: NextTry %v, want %v", i, r.NextTry, want)
 		}
 	}
-	due, err := dueIDs(context.Background(), q.db, q.clock.Now(), 10)
+	due, err := dueIDs(context.Background(), q.db, q.clock.Now(), "", 10)
 	if err != nil || len(due) != 0 {
 		t.Errorf("dueIDs before NextTry = %v, %v", due, err)
 	}
 	q.clock.Advance(3 * time.Minute)
-	if due, _ := dueIDs(context.Background(), q.db, q.clock.Now(), 10); len(due) != 1 || due[0] != id {
+	if due, _ := dueIDs(context.Background(), q.db, q.clock.Now(), "", 10); len(due) != 1 || due[0] != id {
 		t.Errorf("dueIDs at NextTry = %v", due)
 	}
 }
@@ -239,7 +239,7 @@ func TestBouncedRecipients(t *testing.T) {
 		if diff := cmp.Diff(map[string]envelope.State{"ok@x": envelope.Delivered, "perm@x": envelope.Bounced}, got); diff != "" {
 			t.Errorf("states (-want +got):\n%s", diff)
 		}
-		if ids, _ := finishedIDs(context.Background(), q.db, false, 10); len(ids) != 0 {
+		if ids, _ := finishedIDs(context.Background(), q.db, false, "", 10); len(ids) != 0 {
 			t.Errorf("held message rescanned: %v", ids)
 		}
 	})
@@ -251,7 +251,7 @@ func TestBouncedRecipients(t *testing.T) {
 		if _, err := q.Get(context.Background(), id); err != nil {
 			t.Fatalf("message gone after a failed bounce: %v", err)
 		}
-		if ids, _ := finishedIDs(context.Background(), q.db, true, 10); len(ids) != 1 {
+		if ids, _ := finishedIDs(context.Background(), q.db, true, "", 10); len(ids) != 1 {
 			t.Fatalf("failed bounce not rescanned: %v", ids)
 		}
 		b.err = nil
@@ -310,7 +310,7 @@ func TestCorruptEntriesMovedAside(t *testing.T) {
 			if envs, err := q.List(context.Background()); err != nil || len(envs) != 0 {
 				t.Errorf("List = %v, %v; want the corrupt entry left out", envs, err)
 			}
-			if due, _ := dueIDs(context.Background(), q.db, q.clock.Now(), 10); len(due) != 0 {
+			if due, _ := dueIDs(context.Background(), q.db, q.clock.Now(), "", 10); len(due) != 0 {
 				t.Errorf("corrupt entry still due: %v", due)
 			}
 			if tt.name != "missing file" {

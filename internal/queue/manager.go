@@ -13,13 +13,19 @@ import (
 // next scan comes as soon as they are started.
 const scanLimit = 1000
 
+// cursor is where a scan stands in the ID order of the due and the
+// finished messages: the next page starts after these IDs, "" at the start.
+type cursor struct{ due, finished string }
+
 // scheduler is the queue manager's state, owned by Run's goroutine.
 type scheduler struct {
 	q          *Queue
 	transports map[string]Transport
 	inflight   map[string]bool
 	backlog    []string    // due messages found by the last scan
-	full       bool        // the last scan hit scanLimit
+	full       bool        // the last scan hit scanLimit: more pages follow
+	next       cursor      // where the next page starts
+	page       cursor      // where the page of the backlog started
 	freshTurn  bool        // the next free slot goes to new mail first
 	jobs       chan job    // to the workers; never more than Concurrency
 	done       chan string // from the workers: a pass has ended
@@ -86,7 +92,7 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 	tick := time.NewTicker(q.opt.RunDelay)
 	defer tick.Stop()
 	for {
-		s.dispatch()
+		s.fill(ctx)
 		var fresh <-chan struct{}
 		if s.free() {
 			fresh = q.fresh.wake
@@ -103,9 +109,30 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 			delete(s.inflight, id)
 			s.rescan(ctx)
 		case <-tick.C:
-			s.scan(ctx)
+			s.refresh(ctx)
 		}
 	}
+}
+
+// fill dispatches, and while slots stay free after the backlog ran out of a
+// scan that was cut short, scans the next page: messages that cannot be
+// taken now (in flight, unsettled) must not keep the rest waiting.
+func (s *scheduler) fill(ctx context.Context) {
+	s.dispatch()
+	for s.free() && len(s.backlog) == 0 && s.full {
+		s.scan(ctx) // ends with a backlog, or with full unset
+		s.dispatch()
+	}
+}
+
+// refresh is the periodic scan: it reads again the page the backlog came
+// from, which drops what is no longer due and adds what fell due within
+// it, or goes on to the next page when the backlog is used up.
+func (s *scheduler) refresh(ctx context.Context) {
+	if len(s.backlog) > 0 {
+		s.next = s.page
+	}
+	s.scan(ctx)
 }
 
 // rescan scans again once the backlog is empty if the last scan was cut
@@ -173,23 +200,56 @@ func (s *scheduler) start(id string, env *envelope.Envelope) {
 
 // scan replaces the backlog with the messages due now: pending or deferred
 // recipients whose time has come, and messages whose recipients are all
-// final but that were not finished (a crash, a failed bounce notice).
+// final but that were not finished (a crash, a failed bounce notice). It
+// reads pages of scanLimit in ID order from where the last one ended, past
+// pages whose messages are all left out, and goes back to the start after
+// a short page: so every due message is reached however many before it
+// cannot be taken now.
 func (s *scheduler) scan(ctx context.Context) {
-	q := s.q
-	due, err := dueIDs(ctx, q.db, q.now(), scanLimit)
-	if err != nil {
-		q.opt.Debug.Error("scanning deferred queue", "err", err)
-		return
+	s.backlog = nil
+	for {
+		s.page = s.next
+		if err := s.scanPage(ctx); err != nil {
+			s.q.opt.Debug.Error("scanning deferred queue", "err", err)
+			s.full = false
+			s.next = cursor{}
+			return
+		}
+		if len(s.backlog) > 0 || !s.full {
+			return
+		}
 	}
-	finished, err := finishedIDs(ctx, q.db, q.opt.Bouncer != nil, scanLimit)
+}
+
+// scanPage reads the page after s.next into the backlog and moves s.next
+// past it, back to the start for a list whose page came back short.
+func (s *scheduler) scanPage(ctx context.Context) error {
+	q, limit := s.q, s.q.opt.scanLimit
+	due, err := dueIDs(ctx, q.db, q.now(), s.next.due, limit)
+	if err != nil {
+		return err
+	}
+	finished, err := finishedIDs(ctx, q.db, q.opt.Bouncer != nil, s.next.finished, limit)
 	if err != nil {
 		q.opt.Debug.Error("scanning finished messages", "err", err)
+		finished = nil
 	}
-	s.full = len(due) == scanLimit || len(finished) == scanLimit
+	s.next = cursor{due: pageEnd(due, limit), finished: pageEnd(finished, limit)}
+	s.full = s.next != cursor{}
 	// Messages in the hand-off are left to it: their rows may be seen here
 	// from the moment they are committed. Messages with a settlement not yet
 	// committed still show their old state and wait for it.
 	s.backlog = slices.DeleteFunc(append(due, finished...), func(id string) bool {
 		return s.inflight[id] || q.fresh.holds(id) || q.isUnsettled(id)
 	})
+	return nil
+}
+
+// pageEnd is where the page after ids starts: after its last ID when it is
+// full, else at the start.
+func pageEnd(ids []string, limit int) string {
+	if len(ids) < limit {
+		return ""
+	}
+	return ids[len(ids)-1]
 }

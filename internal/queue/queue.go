@@ -88,6 +88,7 @@ type Options struct {
 	Bouncer Bouncer // nil: bounced recipients stay in the queue
 
 	settleDelay time.Duration // 0 = settleDelay; tests lengthen it
+	scanLimit   int           // 0 = scanLimit; tests shorten it
 }
 
 func (o *Options) setDefaults() {
@@ -107,6 +108,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if o.scanLimit <= 0 {
+		o.scanLimit = scanLimit
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
