@@ -98,7 +98,7 @@ func (d *Deliverer) writeStore(ctx context.Context, msg message, rcpts []*envelo
 		return fmt.Errorf("beginning delivery: %w", err)
 	}
 	for _, i := range todo {
-		dl.Add(rcpts[i].Dest, "", prefix(msg.env, rcpts[i], "\r\n"))
+		dl.AddKeyed(rcpts[i].Dest, "", deliveryKey(msg.env, rcpts[i]), prefix(msg.env, rcpts[i], "\r\n"))
 	}
 	if err := fillContent(ctx, dl, msg); err != nil {
 		dl.Abort()
@@ -108,6 +108,18 @@ func (d *Deliverer) writeStore(ctx context.Context, msg message, rcpts []*envelo
 		return fmt.Errorf("committing delivery: %w", err)
 	}
 	return nil
+}
+
+// deliveryKey names the delivery of a queued message to one recipient, so
+// that the store skips a repeat as done: the queue settles a recipient only
+// after the store commit returned, and a crash in between hands the
+// message over again. Queue IDs are never reused (queue/id.go); a message
+// without one gets no key.
+func deliveryKey(env *envelope.Envelope, r *envelope.Recipient) string {
+	if env.ID == "" {
+		return ""
+	}
+	return env.ID + " " + deliveredTo(r)
 }
 
 // pather is content kept in a file that is never modified, as a committed
