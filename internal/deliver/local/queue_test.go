@@ -18,26 +18,7 @@ import (
 // that Deliver reads an actual *queue.Message.
 func TestThroughQueue(t *testing.T) {
 	st, _ := openStore(t, "bob")
-	q, err := queue.Open(t.TempDir(), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	env := &envelope.Envelope{Sender: "alice@example.com", Arrival: time.Now(),
-		Recipients: []*envelope.Recipient{rcpt("bob@example.org", "bob", "bob@example.org")}}
-	env.Recipients[0].State = envelope.Pending
-	f, err := q.Create(ctx, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte(testMessage)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	q, ctx, cancel := queueWithMessage(t)
 	d := recordPath{newDeliverer(st, nil, Options{}), make(chan string, 1)}
 	ran := make(chan error, 1)
 	go func() { ran <- q.Run(ctx, map[string]queue.Transport{envelope.TransportLocal: d}) }()
@@ -74,4 +55,32 @@ func (r recordPath) Deliver(ctx context.Context, msg *queue.Message, rcpts []*en
 	default:
 	}
 	return r.Deliverer.Deliver(ctx, msg, rcpts)
+}
+
+// queueWithMessage opens a real queue holding one committed message from
+// alice to bob, and a context whose cancel stops the queue's Run; both
+// end with the test.
+func queueWithMessage(t *testing.T) (*queue.Queue, context.Context, context.CancelFunc) {
+	t.Helper()
+	q, err := queue.Open(t.TempDir(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	env := &envelope.Envelope{Sender: "alice@example.com", Arrival: time.Now(),
+		Recipients: []*envelope.Recipient{rcpt("bob@example.org", "bob", "bob@example.org")}}
+	env.Recipients[0].State = envelope.Pending
+	f, err := q.Create(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte(testMessage)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return q, ctx, cancel
 }

@@ -59,26 +59,7 @@ func TestRedeliverySkipped(t *testing.T) {
 // same *queue.Message to Deliver twice.
 func TestThroughQueueTwice(t *testing.T) {
 	st, _ := openStore(t, "bob")
-	q, err := queue.Open(t.TempDir(), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	env := &envelope.Envelope{Sender: "alice@example.com", Arrival: time.Now(),
-		Recipients: []*envelope.Recipient{rcpt("bob@example.org", "bob", "bob@example.org")}}
-	env.Recipients[0].State = envelope.Pending
-	f, err := q.Create(ctx, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte(testMessage)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	q, ctx, cancel := queueWithMessage(t)
 	tr := twice{newDeliverer(st, nil, Options{}), make(chan [2][]queue.Result, 1)}
 	ran := make(chan error, 1)
 	go func() { ran <- q.Run(ctx, map[string]queue.Transport{envelope.TransportLocal: tr}) }()
