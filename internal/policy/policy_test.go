@@ -89,7 +89,7 @@ func TestRecipient(t *testing.T) {
 		{name: "alias loop soft", mod: soft, rcpt: "loop1@exemple1.com", reply: "450 4.4.6 <loop1@exemple1.com>: Recipient address rejected: mail forwarding loop"},
 		{name: "too deep", rcpt: "deep0@exemple1.com", reply: "550 5.4.6 <deep0@exemple1.com>: Recipient address rejected: mail forwarding loop"},
 		{name: "deep but within limit", rcpt: "deep10@exemple1.com", want: []envelope.Recipient{local("toto", "toto@exemple1.com")}},
-		{name: "too wide", rcpt: "wide@exemple1.com", reply: "550 5.4.6 <wide@exemple1.com>: Recipient address rejected: mail forwarding loop"},
+		{name: "too wide", rcpt: "wide@exemple1.com", reply: "550 5.5.3 <wide@exemple1.com>: Recipient address rejected: alias expands to more than 1000 addresses"},
 		{name: "wide but within limit", rcpt: "wide999@exemple1.com", want: wideWant(999)},
 		{name: "bad alias target", rcpt: "broken@exemple1.com", reply: "451 4.3.0 <broken@exemple1.com>: Temporary lookup failure"},
 		{name: "alias to unknown account", rcpt: "ghost@exemple1.com",

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"facteur/internal/smtp"
@@ -11,6 +12,7 @@ import (
 var (
 	errRelayDenied = errors.New("relay access denied")
 	errLoop        = errors.New("mail forwarding loop")
+	errTooMany     = errors.New("alias expands to too many addresses")
 )
 
 // unknownError is a recipient missing from the table that should hold it.
@@ -36,6 +38,8 @@ func (p *Policy) refuse(err error, addr string) *smtp.Reply {
 		r = smtp.NewReply(550, "5.1.1", who+"Recipient address rejected: User unknown in "+unknown.table)
 	case errors.Is(err, errLoop):
 		r = smtp.NewReply(550, "5.4.6", who+"Recipient address rejected: mail forwarding loop")
+	case errors.Is(err, errTooMany): // RFC 3463 X.5.3: too many recipients
+		r = smtp.NewReply(550, "5.5.3", fmt.Sprintf("%sRecipient address rejected: alias expands to more than %d addresses", who, maxWidth))
 	case errors.Is(err, errRelayDenied):
 		r = smtp.NewReply(554, "5.7.1", who+"Relay access denied")
 	default:

@@ -48,8 +48,11 @@ func (r *resolver) top(rcpt address.Address) error {
 // step counts one visited address and enforces the expansion limits.
 func (r *resolver) step(depth int) error {
 	r.steps++
-	if depth > maxDepth || r.steps > maxWidth {
+	switch {
+	case depth > maxDepth: // nesting this deep is a loop in practice
 		return errLoop
+	case r.steps > maxWidth:
+		return errTooMany
 	}
 	return nil
 }
