@@ -21,6 +21,8 @@
 // delivery's content is written and fsync'd, or hard-linked from a file
 // that is durable already (a committed queue file), with no copy and no
 // second fsync. The statements run for every delivery are prepared once.
+// A blob file that no row names (a crash between a blob and its commit) is
+// removed by a background sweep at Open once it is an hour old.
 package store
 
 import (
@@ -28,6 +30,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,8 +73,16 @@ type Options struct {
 	// such a deletion is seen within this period. Accounts added by any
 	// process, and changes made through this Store, are seen at once.
 	AccountsRefresh time.Duration
-	// Now is the clock (default time.Now).
+	// Now is the clock (default time.Now). The orphan-blob sweep also
+	// reads it to tell how old a blob file is.
 	Now func() time.Time
+	// Debug is the structured debug log (default: discarded). The sweep
+	// of orphan blob files logs each removal to it.
+	Debug *slog.Logger
+
+	// sweepHook, if set, runs in the sweep goroutine before the sweep;
+	// tests use it to hold the sweep while Close runs.
+	sweepHook func(ctx context.Context)
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +110,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Debug == nil {
+		o.Debug = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
@@ -113,6 +127,8 @@ type Store struct {
 	quit      chan struct{}
 	done      chan struct{}
 	close     sync.Once
+	stopSweep context.CancelFunc                  // stops the orphan-blob sweep
+	swept     chan struct{}                       // closed when the sweep has returned
 	seq       atomic.Uint64                       // makes blob names unique within this process
 	dummy     string                              // hash verified for unknown users, to cost the same time
 	dummyOnce sync.Once                           // made at the first unknown user: argon2id takes 19 MiB and tens of ms
@@ -149,7 +165,22 @@ func OpenWith(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	go s.committer()
+	s.startSweep()
 	return s, nil
+}
+
+// startSweep runs sweepOrphans in the background; Close stops it and
+// waits for it.
+func (s *Store) startSweep() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSweep, s.swept = cancel, make(chan struct{})
+	go func() {
+		defer close(s.swept)
+		if s.opt.sweepHook != nil {
+			s.opt.sweepHook(ctx)
+		}
+		s.sweepOrphans(ctx)
+	}()
 }
 
 func (s *Store) openDBs() error {
@@ -190,13 +221,16 @@ func (s *Store) closeDBs() error {
 	return errors.Join(s.st.close(), s.rdb.Close(), s.wdb.Close())
 }
 
-// Close stops the committer and closes the database. Deliveries not yet
-// handed to the committer fail with ErrClosed.
+// Close stops the committer and the orphan-blob sweep, waits for both, and
+// closes the database. Deliveries not yet handed to the committer fail
+// with ErrClosed.
 func (s *Store) Close() error {
 	var err error
 	s.close.Do(func() {
+		s.stopSweep()
 		close(s.quit)
 		<-s.done
+		<-s.swept
 		err = s.closeDBs()
 	})
 	return err
