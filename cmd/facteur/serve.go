@@ -117,7 +117,7 @@ func (s *server) open(ctx context.Context) error {
 	if s.lock, err = lockDataDir(cfg.Get("data_directory")); err != nil {
 		return err
 	}
-	if s.st, err = openStore(cfg); err != nil {
+	if s.st, err = openStore(cfg, store.Options{SweepOrphans: true, Debug: s.debug}); err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
 	if s.q, err = queue.Open(queueDir(cfg), s.queueOptions()); err != nil {

@@ -36,12 +36,12 @@ func dataPath(cfg *config.Config, elem ...string) string {
 	return filepath.Join(append([]string{cfg.Get("data_directory")}, elem...)...)
 }
 
-func openStore(cfg *config.Config) (*store.Store, error) {
+func openStore(cfg *config.Config, opt store.Options) (*store.Store, error) {
 	dir := dataPath(cfg, "store")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
-	return store.Open(dir)
+	return store.OpenWith(dir, opt)
 }
 
 // loadStore opens the store of the configuration that flags name, for the
@@ -51,7 +51,7 @@ func loadStore(env *cmdEnv, flags map[string]string) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openStore(cfg)
+	return openStore(cfg, store.Options{})
 }
 
 func queueDir(cfg *config.Config) string { return dataPath(cfg, "queue") }

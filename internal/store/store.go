@@ -22,7 +22,8 @@
 // that is durable already (a committed queue file), with no copy and no
 // second fsync. The statements run for every delivery are prepared once.
 // A blob file that no row names (a crash between a blob and its commit) is
-// removed by a background sweep at Open once it is an hour old.
+// removed by a background sweep (Options.SweepOrphans) once it is an hour
+// old.
 package store
 
 import (
@@ -79,6 +80,10 @@ type Options struct {
 	// Debug is the structured debug log (default: discarded). The sweep
 	// of orphan blob files logs each removal to it.
 	Debug *slog.Logger
+	// SweepOrphans starts, at Open, the background sweep of blob files
+	// that no row names. The server sets it; a command that only reads
+	// the store leaves maintenance to the server.
+	SweepOrphans bool
 
 	// sweepHook, if set, runs in the sweep goroutine before the sweep;
 	// tests use it to hold the sweep while Close runs.
@@ -165,7 +170,9 @@ func OpenWith(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	go s.committer()
-	s.startSweep()
+	if opt.SweepOrphans {
+		s.startSweep()
+	}
 	return s, nil
 }
 
@@ -227,10 +234,14 @@ func (s *Store) closeDBs() error {
 func (s *Store) Close() error {
 	var err error
 	s.close.Do(func() {
-		s.stopSweep()
+		if s.stopSweep != nil {
+			s.stopSweep()
+		}
 		close(s.quit)
 		<-s.done
-		<-s.swept
+		if s.swept != nil {
+			<-s.swept
+		}
 		err = s.closeDBs()
 	})
 	return err

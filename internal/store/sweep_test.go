@@ -23,6 +23,7 @@ func reopenSwept(t *testing.T, s *Store, skew time.Duration) *Store {
 		t.Fatal(err)
 	}
 	opt := cheap
+	opt.SweepOrphans = true
 	opt.Now = func() time.Time { return time.Now().Add(skew) }
 	s2, err := OpenWith(s.dir, opt)
 	if err != nil {
@@ -130,6 +131,7 @@ func TestCloseWaitsForSweep(t *testing.T) {
 	started := make(chan struct{})
 	var returned atomic.Bool
 	opt := cheap
+	opt.SweepOrphans = true
 	opt.sweepHook = func(ctx context.Context) {
 		close(started)
 		<-ctx.Done() // a sweep still running when Close is called
