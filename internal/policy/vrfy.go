@@ -102,7 +102,7 @@ func (p *Policy) members(a address.Address) ([]string, error) {
 	name := strings.ToLower(a.Local)
 	targets, found = p.cfg.Aliases.Lookup(name)
 	if base, _ := address.SplitExtension(name, p.cfg.RecipientDelimiter); !found && base != name {
-		targets, found = p.cfg.Aliases.Lookup(base)
+		targets, _ = p.cfg.Aliases.Lookup(base)
 	}
 	out := make([]string, 0, len(targets))
 	for _, t := range targets {

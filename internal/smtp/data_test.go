@@ -11,7 +11,7 @@ import (
 
 // readData reads a message with a small destination buffer, to exercise
 // the owed-output path, and returns it with the next line after it.
-func readData(in string, max int64, forbid bool, oneByte bool) (data string, err error, next string) {
+func readData(in string, max int64, forbid bool, oneByte bool) (data, next string, err error) {
 	var src io.Reader = strings.NewReader(in)
 	if oneByte {
 		src = iotest.OneByteReader(src)
@@ -31,7 +31,7 @@ func readData(in string, max int64, forbid bool, oneByte bool) (data string, err
 		}
 	}
 	line, _ := r.ReadLine(100)
-	return out.String(), err, string(line)
+	return out.String(), string(line), err
 }
 
 func TestDataReader(t *testing.T) {
@@ -63,7 +63,7 @@ func TestDataReader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, oneByte := range []bool{false, true} {
-				got, err, next := readData(tt.in, tt.max, tt.forbid, oneByte)
+				got, next, err := readData(tt.in, tt.max, tt.forbid, oneByte)
 				if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil && next != tt.next) {
 					t.Errorf("oneByte=%v: got %q, %v, next %q; want %q, %v, next %q", oneByte, got, err, next, tt.want, tt.err, tt.next)
 				}

@@ -124,14 +124,13 @@ func (r *Reader) ReadChunk(w io.Writer, n int64) error {
 	}
 	var werr error
 	for n > 0 {
-		buf, err := r.br.Peek(1)
-		if err != nil {
+		if _, err := r.br.Peek(1); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return err
 		}
-		buf, _ = r.br.Peek(r.br.Buffered())
+		buf, _ := r.br.Peek(r.br.Buffered())
 		if int64(len(buf)) > n {
 			buf = buf[:n]
 		}

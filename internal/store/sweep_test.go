@@ -121,7 +121,7 @@ func TestSweepKeepsRecentlyLinkedBlob(t *testing.T) {
 	if err := os.Link(queued, blob); err != nil {
 		t.Skipf("no hard links here: %v", err)
 	}
-	s = reopenSwept(t, s, 0)
+	reopenSwept(t, s, 0)
 	if _, err := os.Stat(blob); err != nil {
 		t.Errorf("blob linked a moment ago from an old file was swept: %v", err)
 	}
