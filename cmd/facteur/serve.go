@@ -133,7 +133,9 @@ func (s *server) open(ctx context.Context) error {
 	cl := cleanup.New(queueAdapter{s.q}, cleanup.Options{
 		Hostname: cfg.Get("myhostname"),
 		HopLimit: int(cfg.Int("hopcount_limit")),
-		Log:      s.log.Service("cleanup"),
+
+		HeaderLimit: int(cfg.Int("header_size_limit")),
+		Log:         s.log.Service("cleanup"),
 	})
 	s.smtpd = smtpd.NewServer(s.smtpdConfig(), pol, sinkAdapter{q: s.q, c: cl})
 	return s.listen()
@@ -195,6 +197,8 @@ func (s *server) policy() (*policy.Policy, *config.Aliases, error) {
 		RecipientDelimiter:    cfg.Get("recipient_delimiter"),
 		SoftBounce:            cfg.Bool("soft_bounce"),
 		MyOrigin:              cfg.Get("myorigin"),
+		ExpansionLimit:        int(cfg.Int("virtual_alias_expansion_limit")),
+		RecursionLimit:        int(cfg.Int("virtual_alias_recursion_limit")),
 		Users:                 s.st,
 		Aliases:               aliases,
 	}

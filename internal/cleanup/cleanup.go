@@ -9,7 +9,7 @@
 //   - the message size is counted as queued.
 //
 // The message streams through: only the header is held in memory, and at
-// most 64 KB of it. cleanup does not talk SMTP; its one refusal is an
+// most header_size_limit of it. cleanup does not talk SMTP; its one refusal is an
 // *smtp.Reply that the session writes unchanged.
 package cleanup
 
@@ -48,8 +48,10 @@ type QueueFile interface {
 type Options struct {
 	Hostname string // myhostname, for Received and Message-ID
 	HopLimit int    // hopcount_limit; 0 means DefaultHopLimit
-	Now      func() time.Time
-	Log      *maillog.Logger
+	// HeaderLimit is header_size_limit; 0 means DefaultHeaderLimit.
+	HeaderLimit int
+	Now         func() time.Time
+	Log         *maillog.Logger
 }
 
 // Cleanup turns received messages into queue files.
@@ -88,7 +90,7 @@ func (c *Cleanup) Begin(ctx context.Context, env *envelope.Envelope) (*Message, 
 	if env.ID == "" {
 		env.ID = qf.ID()
 	}
-	return &Message{c: c, env: env, qf: qf, inHeader: true}, nil
+	return &Message{c: c, env: env, qf: qf, inHeader: true, scan: headerScanner{limit: c.opt.HeaderLimit}}, nil
 }
 
 // Message is one message passing through cleanup. It is used by one

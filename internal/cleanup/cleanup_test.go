@@ -237,11 +237,11 @@ func TestHeaderBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := []byte("X-Field: " + strings.Repeat("v", 60) + "\r\n")
-	for i := 0; i < 2*maxHeader/len(line); i++ {
+	for i := 0; i < 2*DefaultHeaderLimit/len(line); i++ {
 		if _, err := m.Write(line); err != nil {
 			t.Fatal(err)
 		}
-		if len(m.head) > maxHeader+len(line) {
+		if len(m.head) > DefaultHeaderLimit+len(line) {
 			t.Fatalf("header buffer grew to %d bytes", len(m.head))
 		}
 	}

@@ -5,11 +5,11 @@ import (
 	"strings"
 )
 
-// maxHeader bounds how much of a message is held in memory while looking
-// for the end of its header. Past it, the complete lines seen so far are
-// the header and the rest is body (Postfix's header_size_limit plays the
-// same role; it discards the excess, we keep it as body).
-const maxHeader = 64 << 10
+// DefaultHeaderLimit is Postfix's header_size_limit: how much of a message
+// is held in memory while looking for the end of its header. Past it, the
+// complete lines seen so far are the header and the rest is body (Postfix
+// discards the excess; facteur keeps it, as body).
+const DefaultHeaderLimit = 102400
 
 // lineKind classifies one line of the message while in the header.
 type lineKind int
@@ -58,6 +58,7 @@ func trimEOL(line []byte) []byte {
 type headerScanner struct {
 	off     int  // start of the first line not yet classified
 	started bool // a field has been seen: continuations belong to it
+	limit   int  // header_size_limit; 0 means DefaultHeaderLimit
 }
 
 // scan looks for the end of the header in buf, which holds the message
@@ -65,7 +66,7 @@ type headerScanner struct {
 // known: at a blank line, at the first line that is neither a field nor a
 // continuation (the body then begins without the blank line; a message
 // whose first line is not a field has no header at all, as in Postfix),
-// at the end of the message (atEOF), or past maxHeader.
+// at the end of the message (atEOF), or past the limit.
 func (s *headerScanner) scan(buf []byte, atEOF bool) (int, bool) {
 	for {
 		rest := buf[s.off:]
@@ -84,7 +85,11 @@ func (s *headerScanner) scan(buf []byte, atEOF bool) (int, bool) {
 		}
 		return s.off, true
 	}
-	if len(buf) > maxHeader {
+	limit := s.limit
+	if limit <= 0 {
+		limit = DefaultHeaderLimit
+	}
+	if len(buf) > limit {
 		return s.off, true
 	}
 	return 0, false

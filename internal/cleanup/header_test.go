@@ -8,7 +8,7 @@ import (
 )
 
 func TestHeaderScan(t *testing.T) {
-	long := "X-Long: " + strings.Repeat("a", maxHeader) + "\r\n"
+	long := "X-Long: " + strings.Repeat("a", DefaultHeaderLimit) + "\r\n"
 	tests := []struct {
 		name  string
 		in    string
@@ -101,5 +101,20 @@ func TestParseHeader(t *testing.T) {
 				t.Errorf("parseHeader(%q) (-want +got):\n%s", tt.in, diff)
 			}
 		})
+	}
+}
+
+// TestHeaderLimit: past header_size_limit the complete lines seen so far
+// are the header, whatever comes after them.
+func TestHeaderLimit(t *testing.T) {
+	in := "Subject: one\r\nX-A: " + strings.Repeat("a", 40) + "\r\nX-B: b"
+	s := headerScanner{limit: 50}
+	n, ok := s.scan([]byte(in), false)
+	if want := len("Subject: one\r\nX-A: " + strings.Repeat("a", 40) + "\r\n"); !ok || n != want {
+		t.Errorf("scan with limit 50 = %d, %v; want %d, true", n, ok, want)
+	}
+	var unlimited headerScanner // the default limit is far larger
+	if _, ok := unlimited.scan([]byte(in), false); ok {
+		t.Error("the default limit ended a 64-byte header")
 	}
 }

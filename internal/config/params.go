@@ -37,6 +37,7 @@ func Params() []Param {
 		{"disable_vrfy_command", "no", KindBool, "", "Refuse the SMTP VRFY command."},
 		{"dns_nameservers", "", KindAddressList, "", "facteur's own: DNS servers as host:port; empty means the system's resolver."},
 		{"hopcount_limit", "50", KindInt, "", "Maximum number of Received: headers before a message is bounced as looping."},
+		{"header_size_limit", "102400", KindSize, "", "How much of a message's header is held while receiving it; past it the rest is taken as body."},
 		{"mail_name", "facteur", KindString, "", "The mail system name, shown in the SMTP banner."},
 		{"maximal_backoff_time", "4000s", KindTime, "s", "Longest time between delivery attempts of a deferred message."},
 		{"maximal_queue_lifetime", "5d", KindTime, "d", "How long a message may stay queued before it is bounced."},
@@ -64,6 +65,8 @@ func Params() []Param {
 		{"soft_bounce", "no", KindBool, "", "Turn permanent refusals and bounces into temporary ones (5xx into 4xx), for testing."},
 		{"virtual_alias_domains", "", KindList, "", "Domains whose every address is an alias in virtual_alias_maps."},
 		{"virtual_alias_maps", "", KindList, "", "Tables rewriting recipients (`user@domain`, `user`, `@domain` keys) to addresses."},
+		{"virtual_alias_expansion_limit", "1000", KindInt, "", "Addresses that alias expansion may produce from one recipient; more is refused with 550 5.5.3."},
+		{"virtual_alias_recursion_limit", "1000", KindInt, "", "How deep aliases may nest; deeper is refused as a forwarding loop (550 5.4.6)."},
 		{"virtual_mailbox_domains", "", KindList, "", "Domains whose accounts are named by the full address."},
 	}
 	slices.SortFunc(ps, func(a, b Param) int { return strings.Compare(a.Name, b.Name) })

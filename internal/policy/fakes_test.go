@@ -91,6 +91,7 @@ func testConfig() Config {
 		RecipientDelimiter:    "+",
 		MyOrigin:              "exemple1.com",
 		LocalAddrs:            []netip.Addr{netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("2001:db8::7")},
+		RecursionLimit:        20, // the deep0..deep25 chain goes past it, deep10 does not
 		Users: fakeUsers{
 			names: map[string]bool{"toto": true, "petit": true, "self": true, "bob@vmail.example": true, "carol@vmail.example": true},
 			fail:  map[string]bool{"kaput": true},

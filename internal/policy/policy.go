@@ -62,6 +62,11 @@ type Config struct {
 	// LocalAddrs are this server's own addresses: an address literal
 	// naming one of them is a local domain (Postfix resolve_numeric_domain).
 	LocalAddrs []netip.Addr
+	// ExpansionLimit and RecursionLimit bound alias expansion (Postfix's
+	// virtual_alias_expansion_limit and virtual_alias_recursion_limit):
+	// addresses visited for one recipient, and nesting depth. 0 means
+	// DefaultExpansionLimit and DefaultRecursionLimit.
+	ExpansionLimit, RecursionLimit int
 
 	Users          Users
 	Aliases        AliasMap
@@ -91,6 +96,12 @@ func New(cfg Config) *Policy {
 		p.localAddrs[ip.Unmap()] = true
 	}
 	p.origin = normalize(cfg.MyOrigin)
+	if p.cfg.ExpansionLimit <= 0 {
+		p.cfg.ExpansionLimit = DefaultExpansionLimit
+	}
+	if p.cfg.RecursionLimit <= 0 {
+		p.cfg.RecursionLimit = DefaultRecursionLimit
+	}
 	if p.origin == "" && len(cfg.MyDestination) > 0 {
 		p.origin = normalize(cfg.MyDestination[0])
 	}

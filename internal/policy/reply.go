@@ -39,7 +39,7 @@ func (p *Policy) refuse(err error, addr string) *smtp.Reply {
 	case errors.Is(err, errLoop):
 		r = smtp.NewReply(550, "5.4.6", who+"Recipient address rejected: mail forwarding loop")
 	case errors.Is(err, errTooMany): // RFC 3463 X.5.3: too many recipients
-		r = smtp.NewReply(550, "5.5.3", fmt.Sprintf("%sRecipient address rejected: alias expands to more than %d addresses", who, maxWidth))
+		r = smtp.NewReply(550, "5.5.3", fmt.Sprintf("%sRecipient address rejected: alias expands to more than %d addresses", who, p.cfg.ExpansionLimit))
 	case errors.Is(err, errRelayDenied):
 		r = smtp.NewReply(554, "5.7.1", who+"Relay access denied")
 	default:

@@ -10,10 +10,11 @@ import (
 	"facteur/internal/envelope"
 )
 
-// Expansion limits: deeper or wider expansions are refused as a loop.
+// Postfix's defaults for the expansion limits of Config: a deeper
+// expansion is refused as a loop, a wider one as too many recipients.
 const (
-	maxDepth = 20   // alias and virtual alias nesting
-	maxWidth = 1000 // addresses visited for one recipient
+	DefaultRecursionLimit = 1000 // virtual_alias_recursion_limit: nesting
+	DefaultExpansionLimit = 1000 // virtual_alias_expansion_limit: addresses visited
 )
 
 // resolver expands one RCPT TO into its final recipients. chain holds the
@@ -49,9 +50,9 @@ func (r *resolver) top(rcpt address.Address) error {
 func (r *resolver) step(depth int) error {
 	r.steps++
 	switch {
-	case depth > maxDepth: // nesting this deep is a loop in practice
+	case depth > r.p.cfg.RecursionLimit: // nesting this deep is a loop in practice
 		return errLoop
-	case r.steps > maxWidth:
+	case r.steps > r.p.cfg.ExpansionLimit:
 		return errTooMany
 	}
 	return nil
