@@ -87,12 +87,7 @@ func OpenTables(specs []string) (Table, error) {
 // comments and continuation lines as in main.cf. The first entry for a key
 // wins, as postmap's does.
 func readTextHash(path string) (mapTable, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening table: %w", err)
-	}
-	defer f.Close()
-	lines, err := readLogical(path, f, "entry")
+	lines, err := readTableFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -179,12 +174,7 @@ func (t cidrTable) Lookup(key string) (string, bool, error) {
 // result" per line. The result may be omitted where only a match counts
 // (mynetworks).
 func readCIDR(path string) (cidrTable, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("opening table: %w", err)
-	}
-	defer f.Close()
-	lines, err := readLogical(path, f, "entry")
+	lines, err := readTableFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -198,4 +188,14 @@ func readCIDR(path string) (cidrTable, error) {
 		t = append(t, cidrEntry{net: p, result: strings.TrimSpace(result)})
 	}
 	return t, nil
+}
+
+// readTableFile reads the logical lines of a table's source file.
+func readTableFile(path string) ([]logicalLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening table: %w", err)
+	}
+	defer f.Close()
+	return readLogical(path, f, "entry")
 }
