@@ -18,6 +18,7 @@ import (
 	"facteur/internal/config"
 	"facteur/internal/deliver/local"
 	"facteur/internal/dns"
+	"facteur/internal/envelope"
 	"facteur/internal/maillog"
 	"facteur/internal/policy"
 	"facteur/internal/queue"
@@ -85,7 +86,7 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		transports := map[string]queue.Transport{"local": s.localTransport()}
+		transports := map[string]queue.Transport{envelope.TransportLocal: s.localTransport()}
 		if err := s.q.Run(runCtx, transports); err != nil && !errors.Is(err, context.Canceled) {
 			s.debug.Error("queue manager stopped", "err", err)
 		}
@@ -94,7 +95,9 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.smtpd.Serve(ln)
+			if err := s.smtpd.Serve(ln); !errors.Is(err, smtpd.ErrServerClosed) {
+				s.log.Service("master").Warn("SMTP listener %s stopped: %v", ln.Addr(), err)
+			}
 		}()
 	}
 
