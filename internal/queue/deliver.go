@@ -17,6 +17,10 @@ const (
 	Delivered Status = iota + 1
 	Deferred         // temporary failure: try again later
 	Bounced          // permanent failure
+	// Postponed: not tried, because the destination is busy. The queue
+	// tries the recipient again soon, without counting an attempt or
+	// logging a deferral.
+	Postponed
 )
 
 // Result is a Transport's answer for one recipient.
@@ -25,6 +29,13 @@ type Result struct {
 	DSN    string // RFC 3463 status code, "2.0.0"
 	Text   string // "delivered to mailbox" or the remote reply
 	Relay  string // "local", "host[ip]:port"
+	// Remote: Text holds the next hop's reply (a notice quotes it as the
+	// Diagnostic-Code, RFC 3464 §2.3.6).
+	Remote bool
+	// Relayed: delivered to a next hop that does not offer DSN, so a
+	// sender who asked NOTIFY=SUCCESS gets a "relayed" notice from here
+	// (RFC 3461 §5.2.2). False when the next hop took the request on.
+	Relayed bool
 }
 
 // Transport delivers messages for one transport name.
@@ -163,7 +174,7 @@ func (q *Queue) attempt(ctx context.Context, msg *Message, idx []int, t Transpor
 	}
 	got := t.Deliver(ctx, msg, rcpts)
 	for k := range results {
-		if k < len(got) && got[k].Status >= Delivered && got[k].Status <= Bounced {
+		if k < len(got) && got[k].Status >= Delivered && got[k].Status <= Postponed {
 			results[k] = got[k]
 			continue
 		}
