@@ -27,7 +27,20 @@ type Envelope struct {
 	Size    int64 // bytes of the message as queued (trace fields included)
 
 	Client Client
+
+	// Notice is set on a delivery status notice that facteur made:
+	// NoticePostmaster for the failure of a null-sender message, sent to
+	// the postmaster and never the subject of another notice.
+	Notice      string
+	Held        bool // on hold: not delivered until released
+	DelayWarned bool // the delay notice was sent
 }
+
+// Kinds of Envelope.Notice.
+const (
+	NoticeSender     = "sender"     // a notice to the original sender
+	NoticePostmaster = "postmaster" // a null-sender message's failure, to the postmaster
+)
 
 // Client is what the receiving side knew of the peer.
 type Client struct {
@@ -78,4 +91,12 @@ type Recipient struct {
 	NextTry   time.Time // when Deferred
 	LastReply string    // last result, "550 5.1.1 ..." style, for queue list and bounces
 	Attempts  int
+	// Relay is where the last attempt went, "mx.example.org[192.0.2.1]:25",
+	// "local" or "none"; Remote tells that LastReply is that host's reply.
+	Relay  string
+	Remote bool
+	// Action is the success notice owed once the message is done (RFC
+	// 3464 §2.3.3): "delivered" or "relayed" for a recipient delivered with
+	// NOTIFY=SUCCESS, "" for none.
+	Action string
 }

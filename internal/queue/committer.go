@@ -26,18 +26,21 @@ type request struct {
 	insert  *envelope.Envelope
 	file    *os.File // the insert's content, written but not yet fsync'd
 	corrupt string
+	op      func(*txWriter) error // an operator's change
 	done    chan error
 }
 
-func (r *request) isFlush() bool { return r.insert == nil && r.corrupt == "" }
+func (r *request) isFlush() bool { return r.insert == nil && r.corrupt == "" && r.op == nil }
 
 // settlement is what a delivery pass leaves to record: new recipient
 // states, or the removal of a message that has left the queue. No caller
 // waits for it: losing it in a crash only makes the queue deliver again (at
 // least once, never lost), so it rides along with the next transaction.
 type settlement struct {
+	id      string
 	updates []rcptUpdate
-	remove  string
+	warned  bool // the delay notice went out
+	remove  bool // the message has left the queue
 }
 
 // submit hands r to the committer and waits for its answer. Once the
@@ -103,10 +106,7 @@ func (q *Queue) drain(batch []*request) []*request {
 // stays hidden from scans until then, so that its old rows do not send it
 // to delivery again.
 func (q *Queue) settleLater(s settlement) error {
-	id := s.remove
-	if id == "" {
-		id = s.updates[0].id
-	}
+	id := s.id
 	q.settleMu.Lock()
 	if q.settleClosed {
 		q.settleMu.Unlock()
@@ -151,12 +151,8 @@ func (q *Queue) settled(done []settlement) {
 	q.settleMu.Lock()
 	defer q.settleMu.Unlock()
 	for _, s := range done {
-		id := s.remove
-		if id == "" {
-			id = s.updates[0].id
-		}
-		if q.unsettled[id]--; q.unsettled[id] <= 0 {
-			delete(q.unsettled, id)
+		if q.unsettled[s.id]--; q.unsettled[s.id] <= 0 {
+			delete(q.unsettled, s.id)
 		}
 	}
 }
@@ -354,6 +350,8 @@ func applyRequest(w *txWriter, r *request) error {
 		return insertMessage(w, r.insert)
 	case r.corrupt != "":
 		return markCorrupt(w, r.corrupt)
+	case r.op != nil:
+		return r.op(w)
 	}
 	return nil
 }
@@ -361,12 +359,17 @@ func applyRequest(w *txWriter, r *request) error {
 // applySettlement writes s. A removal writes no update first: rows about to
 // be deleted need no new state.
 func applySettlement(w *txWriter, s settlement) error {
-	if s.remove != "" {
-		return deleteMessage(w, s.remove)
+	if s.remove {
+		return deleteMessage(w, s.id)
 	}
 	for _, u := range s.updates {
 		if err := updateRecipient(w, u); err != nil {
 			return err
+		}
+	}
+	if s.warned {
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE messages SET warned = 1 WHERE id = ?`, s.id); err != nil {
+			return fmt.Errorf("recording the delay notice of %s: %w", s.id, err)
 		}
 	}
 	return nil

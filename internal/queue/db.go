@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"facteur/internal/dsn"
@@ -27,7 +28,10 @@ var schema = []string{
 		arrival  BIGINT NOT NULL,
 		size     BIGINT NOT NULL,
 		client   TEXT NOT NULL,
-		corrupt  INTEGER NOT NULL DEFAULT 0
+		corrupt  INTEGER NOT NULL DEFAULT 0,
+		notice   TEXT NOT NULL DEFAULT '',
+		held     INTEGER NOT NULL DEFAULT 0,
+		warned   INTEGER NOT NULL DEFAULT 0
 	)`,
 	`CREATE TABLE IF NOT EXISTS recipients (
 		msg_id     TEXT NOT NULL,
@@ -43,9 +47,23 @@ var schema = []string{
 		next_try   BIGINT NOT NULL,
 		last_reply TEXT NOT NULL,
 		attempts   INTEGER NOT NULL,
+		relay      TEXT NOT NULL DEFAULT '',
+		remote     INTEGER NOT NULL DEFAULT 0,
+		action     TEXT NOT NULL DEFAULT '',
 		PRIMARY KEY (msg_id, idx)
 	)`,
 	`CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_try)`,
+}
+
+// columnsAdded are the columns added since the first schema, for queue
+// databases made before them; adding one that exists fails harmlessly.
+var columnsAdded = []string{
+	`ALTER TABLE messages ADD COLUMN notice TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE recipients ADD COLUMN relay TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE recipients ADD COLUMN remote INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE recipients ADD COLUMN action TEXT NOT NULL DEFAULT ''`,
 }
 
 func openDB(path string, readOnly bool) (*sql.DB, error) {
@@ -70,6 +88,12 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 			return nil, fmt.Errorf("creating queue schema: %w", err)
 		}
 	}
+	for _, stmt := range columnsAdded {
+		if _, err := db.Exec(stmt); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			db.Close()
+			return nil, fmt.Errorf("updating queue schema: %w", err)
+		}
+	}
 	return db, nil
 }
 
@@ -79,21 +103,22 @@ func openDB(path string, readOnly bool) (*sql.DB, error) {
 // connection, so Open keeps connections idle rather than closing them.
 const (
 	insertMsgSQL = `INSERT INTO messages
-		(id, sender, envid, ret, body, smtputf8, arrival, size, client, corrupt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
+		(id, sender, envid, ret, body, smtputf8, arrival, size, client, corrupt, notice)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`
 	insertRcptSQL = `INSERT INTO recipients
 		(msg_id, idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final,
 		 state, next_try, last_reply, attempts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	updateRcptSQL = `UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?
-		WHERE msg_id = ? AND idx = ?`
+	updateRcptSQL = `UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?,
+		relay = ?, remote = ?, action = ? WHERE msg_id = ? AND idx = ?`
 	deleteRcptsSQL = `DELETE FROM recipients WHERE msg_id = ?`
 	deleteMsgSQL   = `DELETE FROM messages WHERE id = ?`
 	markCorruptSQL = `UPDATE messages SET corrupt = 1 WHERE id = ?`
-	selectMsgSQL   = `SELECT sender, envid, ret, body, smtputf8, arrival, size, client, corrupt
-		FROM messages WHERE id = ?`
-	selectRcptsSQL = `SELECT idx, addr, orcpt_type, orcpt_addr, notify, transport, dest,
-		final, state, next_try, last_reply, attempts FROM recipients WHERE msg_id = ? ORDER BY idx`
+	msgColumns     = `sender, envid, ret, body, smtputf8, arrival, size, client, corrupt, notice, held, warned`
+	rcptColumns    = `idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final, state, next_try,
+		last_reply, attempts, relay, remote, action`
+	selectMsgSQL   = `SELECT ` + msgColumns + ` FROM messages WHERE id = ?`
+	selectRcptsSQL = `SELECT ` + rcptColumns + ` FROM recipients WHERE msg_id = ? ORDER BY idx`
 )
 
 // stmts holds the prepared statements; a read-only queue has only the
@@ -184,7 +209,7 @@ func insertMessage(w *txWriter, env *envelope.Envelope) error {
 		return fmt.Errorf("encoding client of %s: %w", env.ID, err)
 	}
 	err = w.exec(w.st.insertMsg, env.ID, env.Sender, env.EnvID, string(env.Ret), env.Body, boolInt(env.SMTPUTF8),
-		micros(env.Arrival), env.Size, string(client))
+		micros(env.Arrival), env.Size, string(client), env.Notice)
 	if err != nil {
 		return fmt.Errorf("inserting message %s: %w", env.ID, err)
 	}
@@ -213,10 +238,14 @@ type rcptUpdate struct {
 	nextTry   time.Time
 	lastReply string
 	attempts  int
+	relay     string
+	remote    bool
+	action    string
 }
 
 func updateRecipient(w *txWriter, u rcptUpdate) error {
-	err := w.exec(w.st.updateRcpt, string(u.state), micros(u.nextTry), u.lastReply, u.attempts, u.id, u.idx)
+	err := w.exec(w.st.updateRcpt, string(u.state), micros(u.nextTry), u.lastReply, u.attempts,
+		u.relay, boolInt(u.remote), u.action, u.id, u.idx)
 	if err != nil {
 		return fmt.Errorf("updating recipient %d of %s: %w", u.idx, u.id, err)
 	}
@@ -245,12 +274,37 @@ var errUndecodable = errors.New("undecodable queue entry")
 
 // loadEnvelope reads message id and all its recipients, in order.
 func loadEnvelope(ctx context.Context, st *stmts, id string) (*envelope.Envelope, bool, error) {
+	env, corrupt, err := scanMessage(st.selectMsg.QueryRowContext(ctx, id), id)
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := st.selectRcpts.QueryContext(ctx, id)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading recipients of %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scanRecipient(rows, env); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("reading recipients of %s: %w", id, err)
+	}
+	return env, corrupt, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanMessage reads the msgColumns of message id from row.
+func scanMessage(row scanner, id string) (*envelope.Envelope, bool, error) {
 	env := &envelope.Envelope{ID: id}
 	var ret, client string
-	var utf8, corrupt int
+	var utf8, corrupt, held, warned int
 	var arrival int64
-	err := st.selectMsg.QueryRowContext(ctx, id).Scan(&env.Sender, &env.EnvID, &ret, &env.Body, &utf8,
-		&arrival, &env.Size, &client, &corrupt)
+	err := row.Scan(&env.Sender, &env.EnvID, &ret, &env.Body, &utf8, &arrival, &env.Size, &client, &corrupt,
+		&env.Notice, &held, &warned)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, fmt.Errorf("%s: %w", id, ErrNotFound)
 	}
@@ -258,51 +312,40 @@ func loadEnvelope(ctx context.Context, st *stmts, id string) (*envelope.Envelope
 		return nil, false, fmt.Errorf("reading message %s: %w", id, err)
 	}
 	env.Ret, env.SMTPUTF8, env.Arrival = dsn.Ret(ret), utf8 != 0, fromMicros(arrival)
+	env.Held, env.DelayWarned = held != 0, warned != 0
 	if err := json.Unmarshal([]byte(client), &env.Client); err != nil {
 		return nil, false, fmt.Errorf("%w: %s: client: %v", errUndecodable, id, err)
-	}
-	if env.Recipients, err = loadRecipients(ctx, st, id); err != nil {
-		return nil, false, err
 	}
 	return env, corrupt != 0, nil
 }
 
-func loadRecipients(ctx context.Context, st *stmts, id string) ([]*envelope.Recipient, error) {
-	rows, err := st.selectRcpts.QueryContext(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("reading recipients of %s: %w", id, err)
+// scanRecipient reads the rcptColumns of the next recipient of env from
+// row and appends it; recipients come in index order.
+func scanRecipient(row scanner, env *envelope.Envelope) error {
+	r := &envelope.Recipient{}
+	var idx, notify, remote int
+	var state string
+	var next int64
+	if err := row.Scan(&idx, &r.Addr, &r.ORCPT.Type, &r.ORCPT.Addr, &notify, &r.Transport, &r.Dest,
+		&r.Final, &state, &next, &r.LastReply, &r.Attempts, &r.Relay, &remote, &r.Action); err != nil {
+		return fmt.Errorf("%w: %s: %v", errUndecodable, env.ID, err)
 	}
-	defer rows.Close()
-	var rcpts []*envelope.Recipient
-	for rows.Next() {
-		r := &envelope.Recipient{}
-		var idx, notify int
-		var state string
-		var next int64
-		if err := rows.Scan(&idx, &r.Addr, &r.ORCPT.Type, &r.ORCPT.Addr, &notify, &r.Transport, &r.Dest,
-			&r.Final, &state, &next, &r.LastReply, &r.Attempts); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", errUndecodable, id, err)
-		}
-		r.Notify, r.State, r.NextTry = dsn.Notify(notify), envelope.State(state), fromMicros(next)
-		switch {
-		case idx != len(rcpts):
-			return nil, fmt.Errorf("%w: %s: recipient %d missing", errUndecodable, id, len(rcpts))
-		case r.State != envelope.Pending && r.State != envelope.Deferred && !r.State.Final():
-			return nil, fmt.Errorf("%w: %s: recipient state %q", errUndecodable, id, state)
-		}
-		rcpts = append(rcpts, r)
+	r.Notify, r.State, r.NextTry, r.Remote = dsn.Notify(notify), envelope.State(state), fromMicros(next), remote != 0
+	switch {
+	case idx != len(env.Recipients):
+		return fmt.Errorf("%w: %s: recipient %d missing", errUndecodable, env.ID, len(env.Recipients))
+	case r.State != envelope.Pending && r.State != envelope.Deferred && !r.State.Final():
+		return fmt.Errorf("%w: %s: recipient state %q", errUndecodable, env.ID, state)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading recipients of %s: %w", id, err)
-	}
-	return rcpts, nil
+	env.Recipients = append(env.Recipients, r)
+	return nil
 }
 
 // dueIDs returns up to limit messages after ID after ("" for all) with a
 // recipient pending or deferred until now or earlier, oldest first.
 func dueIDs(ctx context.Context, db *sql.DB, now time.Time, after string, limit int) ([]string, error) {
 	return queryIDs(ctx, db, `SELECT DISTINCT r.msg_id FROM recipients r JOIN messages m ON m.id = r.msg_id
-		WHERE r.msg_id > ? AND m.corrupt = 0 AND (r.state = 'pending' OR (r.state = 'deferred' AND r.next_try <= ?))
+		WHERE r.msg_id > ? AND m.corrupt = 0 AND m.held = 0 AND (r.state = 'pending' OR (r.state = 'deferred' AND r.next_try <= ?))
 		ORDER BY r.msg_id LIMIT ?`, after, micros(now), limit)
 }
 
@@ -315,7 +358,7 @@ func finishedIDs(ctx context.Context, db *sql.DB, withBounced bool, after string
 	if !withBounced {
 		open += `, 'bounced'`
 	}
-	return queryIDs(ctx, db, `SELECT m.id FROM messages m WHERE m.id > ? AND m.corrupt = 0 AND NOT EXISTS
+	return queryIDs(ctx, db, `SELECT m.id FROM messages m WHERE m.id > ? AND m.corrupt = 0 AND m.held = 0 AND NOT EXISTS
 		(SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (`+open+`))
 		ORDER BY m.id LIMIT ?`, after, limit)
 }

@@ -50,16 +50,17 @@ type Transport interface {
 var noTransport = Result{Status: Deferred, DSN: "4.4.0",
 	Text: "delivery temporarily suspended: no transport for remote mail", Relay: "none"}
 
-// process makes one delivery pass over message id as the database has it.
-func (q *Queue) process(ctx context.Context, id string, transports map[string]Transport) {
+// process makes one delivery pass over message id as the database has it,
+// and reports whether a recipient was postponed.
+func (q *Queue) process(ctx context.Context, id string, transports map[string]Transport) bool {
 	msg, err := q.load(ctx, id)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			q.opt.Debug.Error("loading queue entry", "id", id, "err", err)
 		}
-		return
+		return false
 	}
-	q.pass(ctx, msg, transports)
+	return q.pass(ctx, msg, transports)
 }
 
 // processFresh makes the first delivery pass over a message just
@@ -67,20 +68,24 @@ func (q *Queue) process(ctx context.Context, id string, transports map[string]Tr
 // that envelope and its content file was fsync'd a moment ago, so nothing
 // is read back. A content file damaged meanwhile makes the transport defer,
 // and the retry, loaded from the database, moves the entry aside.
-func (q *Queue) processFresh(ctx context.Context, env *envelope.Envelope, transports map[string]Transport) {
-	q.pass(ctx, &Message{Env: env, path: q.contentPath(env.ID)}, transports)
+func (q *Queue) processFresh(ctx context.Context, env *envelope.Envelope, transports map[string]Transport) bool {
+	return q.pass(ctx, &Message{Env: env, path: q.contentPath(env.ID)}, transports)
 }
 
-// pass tries every due recipient of msg, commits the results, and removes
-// a message whose recipients are all final.
-func (q *Queue) pass(ctx context.Context, msg *Message, transports map[string]Transport) {
+// pass tries every due recipient of msg, sends the delay notice when it is
+// time, commits the results, and finishes a message whose recipients are
+// all final. It reports whether a recipient was postponed.
+func (q *Queue) pass(ctx context.Context, msg *Message, transports map[string]Transport) bool {
 	var updates []rcptUpdate
+	postponed := false
 	if due := q.due(msg.Env); len(due) > 0 {
-		updates = q.deliver(ctx, msg, due, transports)
+		updates, postponed = q.deliver(ctx, msg, due, transports)
 	}
-	if err := q.settle(ctx, msg, updates); err != nil {
+	warned := q.warnDelay(ctx, msg)
+	if err := q.settle(ctx, msg, updates, warned); err != nil {
 		q.opt.Debug.Error("recording delivery results", "id", msg.Env.ID, "err", err)
 	}
+	return postponed
 }
 
 // load reads message id and checks its content file; an entry that cannot
@@ -137,8 +142,9 @@ func (q *Queue) due(env *envelope.Envelope) []int {
 }
 
 // deliver hands the due recipients to their transports, one call per
-// transport name, and returns their new states.
-func (q *Queue) deliver(ctx context.Context, msg *Message, due []int, transports map[string]Transport) []rcptUpdate {
+// transport name, and returns their new states, and whether one was
+// postponed (it keeps its state).
+func (q *Queue) deliver(ctx context.Context, msg *Message, due []int, transports map[string]Transport) ([]rcptUpdate, bool) {
 	var names []string
 	groups := make(map[string][]int)
 	for _, i := range due {
@@ -149,14 +155,19 @@ func (q *Queue) deliver(ctx context.Context, msg *Message, due []int, transports
 		groups[name] = append(groups[name], i)
 	}
 	var updates []rcptUpdate
+	postponed := false
 	for _, name := range names {
 		idx := groups[name]
 		results := q.attempt(ctx, msg, idx, transports[name])
 		for k, i := range idx {
+			if results[k].Status == Postponed {
+				postponed = true
+				continue
+			}
 			updates = append(updates, q.record(msg.Env, i, results[k]))
 		}
 	}
-	return updates
+	return updates, postponed
 }
 
 // attempt returns one result per recipient in idx, from t.

@@ -213,15 +213,22 @@ func TestMissingTransportDefers(t *testing.T) {
 	}
 }
 
-type fakeBouncer struct {
+type fakeNotifier struct {
 	err   error
 	calls [][]string
 }
 
-func (b *fakeBouncer) Bounce(_ context.Context, msg *Message, rcpts []*envelope.Recipient) error {
+func (b *fakeNotifier) Notify(_ context.Context, msg *Message, delay bool, rcpts []*envelope.Recipient) error {
 	var addrs []string
+	if delay {
+		addrs = append(addrs, "delay:")
+	}
 	for _, r := range rcpts {
-		addrs = append(addrs, r.Addr+" "+r.LastReply)
+		s := r.Addr + " " + r.LastReply
+		if r.Action != "" {
+			s += " " + r.Action
+		}
+		addrs = append(addrs, s)
 	}
 	b.calls = append(b.calls, addrs)
 	return b.err
@@ -231,7 +238,7 @@ func TestBouncedRecipients(t *testing.T) {
 	ts := func() map[string]Transport {
 		return map[string]Transport{"local": newTransport(map[string]Result{"perm@x": permResult})}
 	}
-	t.Run("without bouncer the message stays", func(t *testing.T) {
+	t.Run("without notifier the message stays", func(t *testing.T) {
 		q := openTest(t, "", Options{})
 		id := enqueue(t, q.Queue, "s@x", "body", rcpt("ok@x", "local"), rcpt("perm@x", "local"))
 		q.process(context.Background(), id, ts())
@@ -243,9 +250,9 @@ func TestBouncedRecipients(t *testing.T) {
 			t.Errorf("held message rescanned: %v", ids)
 		}
 	})
-	t.Run("bouncer failing then succeeding", func(t *testing.T) {
-		b := &fakeBouncer{err: errors.New("no")}
-		q := openTest(t, "", Options{Bouncer: b})
+	t.Run("notifier failing then succeeding", func(t *testing.T) {
+		b := &fakeNotifier{err: errors.New("no")}
+		q := openTest(t, "", Options{Notifier: b})
 		id := enqueue(t, q.Queue, "s@x", "body", rcpt("ok@x", "local"), rcpt("perm@x", "local"))
 		q.process(context.Background(), id, ts())
 		if _, err := q.Get(context.Background(), id); err != nil {

@@ -27,10 +27,29 @@ type scheduler struct {
 	next       cursor      // where the next page starts
 	page       cursor      // where the page of the backlog started
 	freshTurn  bool        // the next free slot goes to new mail first
-	jobs       chan job    // to the workers; never more than Concurrency
-	done       chan string // from the workers: a pass has ended
+	jobs       chan job     // to the workers; never more than Concurrency
+	done       chan passEnd // from the workers: a pass has ended
 	wg         sync.WaitGroup
+
+	// Messages with a recipient postponed (its destination was busy) come
+	// back through retry after a wait that doubles while it goes on.
+	postponed map[string]int // consecutive postponements
+	retry     chan string
+	stopped   chan struct{} // closed when Run returns: pending retries are dropped
 }
+
+// passEnd is a worker's word that the pass over message id has ended.
+type passEnd struct {
+	id        string
+	postponed bool
+}
+
+// Waits before a postponed message is tried again: from postponeMin,
+// doubling while it stays postponed, up to postponeMax.
+const (
+	postponeMin = 50 * time.Millisecond
+	postponeMax = 5 * time.Second
+)
 
 // job is one delivery pass: over env when it comes from the hand-off,
 // else over message id as the database has it.
@@ -42,7 +61,8 @@ type job struct {
 func newScheduler(q *Queue, transports map[string]Transport) *scheduler {
 	n := q.opt.Concurrency
 	return &scheduler{q: q, transports: transports, inflight: make(map[string]bool), freshTurn: true,
-		jobs: make(chan job, n), done: make(chan string, n)}
+		jobs: make(chan job, n), done: make(chan passEnd, n),
+		postponed: make(map[string]int), retry: make(chan string, n), stopped: make(chan struct{})}
 }
 
 // startWorkers starts Concurrency long-lived delivery goroutines: a new
@@ -52,12 +72,13 @@ func (s *scheduler) startWorkers(ctx context.Context) {
 	for range s.q.opt.Concurrency {
 		s.wg.Go(func() {
 			for j := range s.jobs {
+				var postponed bool
 				if j.env != nil {
-					s.q.processFresh(ctx, j.env, s.transports)
+					postponed = s.q.processFresh(ctx, j.env, s.transports)
 				} else {
-					s.q.process(ctx, j.id, s.transports)
+					postponed = s.q.process(ctx, j.id, s.transports)
 				}
-				s.done <- j.id
+				s.done <- passEnd{j.id, postponed}
 			}
 		})
 	}
@@ -82,6 +103,7 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 		return ErrClosed
 	}
 	s := newScheduler(q, transports)
+	defer close(s.stopped)
 	// Deliveries under way when ctx ends may finish within DrainTimeout:
 	// an interrupted one would be deferred, and wait a whole backoff.
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -105,9 +127,18 @@ func (q *Queue) Run(ctx context.Context, transports map[string]Transport) error 
 			return nil
 		case <-fresh: // dispatch takes it
 			s.rescan(ctx)
-		case id := <-s.done:
-			delete(s.inflight, id)
+		case end := <-s.done:
+			delete(s.inflight, end.id)
+			s.ended(end)
 			s.rescan(ctx)
+		case id := <-s.retry:
+			s.backlog = append([]string{id}, s.backlog...)
+		case <-q.kick:
+			if q.flushing.Swap(false) {
+				forgetFailures(transports)
+			}
+			s.next = cursor{}
+			s.scan(ctx)
 		case <-tick.C:
 			s.refresh(ctx)
 		}
@@ -141,6 +172,34 @@ func (s *scheduler) refresh(ctx context.Context) {
 func (s *scheduler) rescan(ctx context.Context) {
 	if len(s.backlog) == 0 && (s.full || s.q.fresh.takeMissed()) {
 		s.scan(ctx)
+	}
+}
+
+// ended notes how a pass ended: a postponed message is tried again after
+// its wait.
+func (s *scheduler) ended(end passEnd) {
+	if !end.postponed {
+		delete(s.postponed, end.id)
+		return
+	}
+	n := s.postponed[end.id]
+	s.postponed[end.id] = n + 1
+	wait := postponeMin << min(n, 10)
+	time.AfterFunc(min(wait, postponeMax), func() {
+		select {
+		case s.retry <- end.id:
+		case <-s.stopped:
+		}
+	})
+}
+
+// forgetFailures tells the transports that keep destinations cooled down
+// after failures to try them again (a flush asks for it).
+func forgetFailures(transports map[string]Transport) {
+	for _, t := range transports {
+		if f, ok := t.(interface{ ForgetFailures() }); ok {
+			f.ForgetFailures()
+		}
 	}
 }
 
@@ -229,7 +288,7 @@ func (s *scheduler) scanPage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	finished, err := finishedIDs(ctx, q.db, q.opt.Bouncer != nil, s.next.finished, limit)
+	finished, err := finishedIDs(ctx, q.db, q.opt.Notifier != nil, s.next.finished, limit)
 	if err != nil {
 		q.opt.Debug.Error("scanning finished messages", "err", err)
 		finished = nil

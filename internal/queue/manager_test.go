@@ -34,7 +34,7 @@ func TestDispatchAlternatesNewAndDeferred(t *testing.T) {
 		t.Errorf("%d messages started, want the Concurrency of 4", len(s.inflight))
 	}
 	// A finished slot goes to the other kind than the last one started.
-	delete(s.inflight, <-s.done)
+	delete(s.inflight, (<-s.done).id)
 	s.dispatch()
 	if !s.inflight[n(3)] || s.inflight[d(3)] {
 		t.Errorf("after a slot freed, started %v; want %s", s.inflight, n(3))

@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,10 +61,13 @@ var ErrClosed = errors.New("queue closed")
 // ErrNotFound is returned by Get for an unknown queue ID.
 var ErrNotFound = errors.New("no such queue entry")
 
-// Bouncer sends the bounce notice for rcpts of msg. When it returns nil the
-// message leaves the queue.
-type Bouncer interface {
-	Bounce(ctx context.Context, msg *Message, rcpts []*envelope.Recipient) error
+// Notifier sends the delivery status notices (RFC 3464) the queue owes
+// for msg. With delay set, a delay notice for rcpts, which are deferred.
+// Otherwise the final notice once every recipient is final: a bounced
+// recipient "failed", a delivered one as its Action says ("delivered",
+// "relayed"). When it returns nil the notice is durably queued.
+type Notifier interface {
+	Notify(ctx context.Context, msg *Message, delay bool, rcpts []*envelope.Recipient) error
 }
 
 // Options configure a Queue. Zero durations take Postfix's defaults.
@@ -85,7 +89,11 @@ type Options struct {
 	Debug *slog.Logger
 	Now   func() time.Time // nil = time.Now
 
-	Bouncer Bouncer // nil: bounced recipients stay in the queue
+	// DelayWarning is delay_warning_time: how long a message waits before
+	// its sender gets one delay notice; 0 sends none.
+	DelayWarning time.Duration
+
+	Notifier Notifier // nil: no notices, and bounced recipients stay in the queue
 
 	settleDelay time.Duration // 0 = settleDelay; tests lengthen it
 	scanLimit   int           // 0 = scanLimit; tests shorten it
@@ -156,6 +164,8 @@ type Queue struct {
 	stop         chan struct{}  // closed by Close
 	committed    chan struct{}  // closed when the committer has exited
 	fresh        *handoff       // committed messages, for the manager
+	kick         chan struct{}  // an operator changed the queue: scan again
+	flushing     atomic.Bool    // and with the kick, forget failed destinations
 	closeOnce    sync.Once
 	readOnly     bool
 }
@@ -192,6 +202,7 @@ func Open(dir string, opt Options) (*Queue, error) {
 		stop:       make(chan struct{}),
 		committed:  make(chan struct{}),
 		fresh:      newHandoff(freshCap),
+		kick:       make(chan struct{}, 1),
 	}
 	go q.reaper()
 	go q.committer()

@@ -19,8 +19,8 @@ func (q *Queue) reap(done []settlement, flushes []*request) {
 	q.settled(done)
 	var ids []string
 	for _, s := range done {
-		if s.remove != "" {
-			ids = append(ids, s.remove)
+		if s.remove {
+			ids = append(ids, s.id)
 		}
 	}
 	q.reaps <- reapJob{ids: ids, flushes: flushes}

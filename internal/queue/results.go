@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"facteur/internal/dsn"
 	"facteur/internal/envelope"
 )
 
@@ -17,10 +18,12 @@ func (q *Queue) record(env *envelope.Envelope, i int, res Result) rcptUpdate {
 	r.Attempts++
 	r.LastReply = strings.TrimSpace(res.DSN + " " + res.Text)
 	r.NextTry = time.Time{}
+	r.Relay, r.Remote, r.Action = res.Relay, res.Remote, ""
 	status, text := "sent", res.Text
 	switch res.Status {
 	case Delivered:
 		r.State = envelope.Delivered
+		r.Action = successAction(r, res)
 	case Bounced:
 		r.State, status = envelope.Bounced, "bounced"
 	default:
@@ -34,7 +37,36 @@ func (q *Queue) record(env *envelope.Envelope, i int, res Result) rcptUpdate {
 		}
 	}
 	q.logResult(env, r, res, now, status, text)
-	return rcptUpdate{id: env.ID, idx: i, state: r.State, nextTry: r.NextTry, lastReply: r.LastReply, attempts: r.Attempts}
+	return rcptUpdate{id: env.ID, idx: i, state: r.State, nextTry: r.NextTry, lastReply: r.LastReply,
+		attempts: r.Attempts, relay: r.Relay, remote: r.Remote, action: r.Action}
+}
+
+// successAction is the success notice owed for r, delivered with res:
+// none unless the sender asked NOTIFY=SUCCESS; "relayed" to a next hop
+// without DSN, "delivered" here, none when the next hop took the request
+// on and reports itself (RFC 3461 §5.2.2, §6.2).
+func successAction(r *envelope.Recipient, res Result) string {
+	switch {
+	case r.Notify&dsn.NotifySuccess == 0:
+		return ""
+	case res.Relayed:
+		return "relayed"
+	case !res.Remote:
+		return "delivered"
+	}
+	return ""
+}
+
+// wantsFailure reports whether r's sender is to hear of its failure: an
+// absent NOTIFY means FAILURE (RFC 3461 §4.1).
+func wantsFailure(r *envelope.Recipient) bool {
+	return r.Notify == 0 || r.Notify&dsn.NotifyFailure != 0
+}
+
+// wantsDelay reports whether r's sender may hear of its delay: an absent
+// NOTIFY leaves it to the MTA (RFC 3461 §4.1), and Postfix sends them.
+func wantsDelay(r *envelope.Recipient) bool {
+	return r.Notify == 0 || r.Notify&dsn.NotifyDelay != 0
 }
 
 func (q *Queue) lifetime(env *envelope.Envelope) time.Duration {
@@ -96,46 +128,82 @@ func formatDelay(d time.Duration) string {
 }
 
 // settle commits the new recipient states and, when every recipient is
-// final, finishes the message: removed when none bounced; when some did,
-// handed to the Bouncer and removed, or kept for `queue list` without one.
-func (q *Queue) settle(ctx context.Context, msg *Message, updates []rcptUpdate) error {
-	var bounced []*envelope.Recipient
+// final, finishes the message: the notice owed for it (failures its
+// senders are to hear of, successes asked for) goes to the Notifier, then
+// the message leaves the queue. Without a Notifier, a message with bounced
+// recipients stays for `queue list`. A notice that cannot be sent now is
+// tried again at the next pass.
+func (q *Queue) settle(ctx context.Context, msg *Message, updates []rcptUpdate, warned bool) error {
+	var notice []*envelope.Recipient
+	bounced := false
 	for _, r := range msg.Env.Recipients {
 		if !r.State.Final() {
-			return q.commitUpdates(updates, "")
+			return q.commitUpdates(settlement{id: msg.Env.ID, updates: updates, warned: warned})
 		}
-		if r.State == envelope.Bounced {
-			bounced = append(bounced, r)
+		switch {
+		case r.State == envelope.Bounced:
+			bounced = true
+			if wantsFailure(r) {
+				notice = append(notice, r)
+			}
+		case r.Action != "":
+			notice = append(notice, r)
 		}
 	}
-	if len(bounced) == 0 {
-		return q.commitUpdates(updates, msg.Env.ID)
+	done := settlement{id: msg.Env.ID, remove: true}
+	if len(notice) == 0 || q.opt.Notifier == nil && !bounced {
+		return q.commitUpdates(done)
 	}
-	if err := q.commitUpdates(updates, ""); err != nil {
+	if err := q.commitUpdates(settlement{id: msg.Env.ID, updates: updates}); err != nil {
 		return err
 	}
-	if q.opt.Bouncer == nil {
+	if q.opt.Notifier == nil {
 		return nil
 	}
-	if err := q.opt.Bouncer.Bounce(ctx, msg, bounced); err != nil {
-		q.qmgr.Warn("%s: bounce notice not sent, will retry: %v", msg.Env.ID, err)
+	if err := q.opt.Notifier.Notify(ctx, msg, false, notice); err != nil {
+		q.qmgr.Warn("%s: delivery status notice not sent, will retry: %v", msg.Env.ID, err)
 		return nil
 	}
-	return q.commitUpdates(nil, msg.Env.ID)
+	return q.commitUpdates(done)
 }
 
-// commitUpdates records updates or, when remove is set, the removal of
-// that message, with the committer's next transaction: the transport's
-// Deliver has returned, so the delivery is durable wherever it went, and
-// losing this record in a crash only delivers again (at least once, never
-// lost). Until it commits, the rows keep the state from before this pass
-// and scans leave the message alone.
-func (q *Queue) commitUpdates(updates []rcptUpdate, remove string) error {
-	if remove != "" {
-		updates = nil
+// warnDelay sends the one delay notice of msg (delay_warning_time) once it
+// has waited that long, for the deferred recipients whose sender may hear
+// of it; it reports whether the notice went out. Null-sender mail gets none.
+func (q *Queue) warnDelay(ctx context.Context, msg *Message) bool {
+	env := msg.Env
+	if q.opt.DelayWarning <= 0 || q.opt.Notifier == nil || env.DelayWarned || env.Sender == "" ||
+		q.now().Sub(env.Arrival) < q.opt.DelayWarning {
+		return false
 	}
-	if len(updates) == 0 && remove == "" {
+	var rcpts []*envelope.Recipient
+	for _, r := range env.Recipients {
+		if r.State == envelope.Deferred && wantsDelay(r) {
+			rcpts = append(rcpts, r)
+		}
+	}
+	if len(rcpts) == 0 {
+		return false
+	}
+	if err := q.opt.Notifier.Notify(ctx, msg, true, rcpts); err != nil {
+		q.qmgr.Warn("%s: delay notice not sent, will retry: %v", env.ID, err)
+		return false
+	}
+	env.DelayWarned = true
+	return true
+}
+
+// commitUpdates records s with the committer's next transaction: the
+// transport's Deliver has returned, so the delivery is durable wherever it
+// went, and losing this record in a crash only delivers again (at least
+// once, never lost). Until it commits, the rows keep the state from before
+// this pass and scans leave the message alone.
+func (q *Queue) commitUpdates(s settlement) error {
+	if s.remove {
+		s.updates, s.warned = nil, false
+	}
+	if len(s.updates) == 0 && !s.remove && !s.warned {
 		return nil
 	}
-	return q.settleLater(settlement{updates: updates, remove: remove})
+	return q.settleLater(s)
 }

@@ -125,7 +125,7 @@ func TestCloseCommitsSettlements(t *testing.T) {
 	if len(q.log.find("qmgr: "+id+": removed")) != 1 {
 		t.Errorf("no removed line after Close: %q", q.log.lines)
 	}
-	if err := q.commitUpdates(nil, id); !errors.Is(err, ErrClosed) {
+	if err := q.commitUpdates(settlement{id: id, remove: true}); !errors.Is(err, ErrClosed) {
 		t.Errorf("settlement after Close: %v, want ErrClosed", err)
 	}
 	q2 := openTest(t, q.dir, Options{})
