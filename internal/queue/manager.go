@@ -22,11 +22,11 @@ type scheduler struct {
 	q          *Queue
 	transports map[string]Transport
 	inflight   map[string]bool
-	backlog    []string    // due messages found by the last scan
-	full       bool        // the last scan hit scanLimit: more pages follow
-	next       cursor      // where the next page starts
-	page       cursor      // where the page of the backlog started
-	freshTurn  bool        // the next free slot goes to new mail first
+	backlog    []string     // due messages found by the last scan
+	full       bool         // the last scan hit scanLimit: more pages follow
+	next       cursor       // where the next page starts
+	page       cursor       // where the page of the backlog started
+	freshTurn  bool         // the next free slot goes to new mail first
 	jobs       chan job     // to the workers; never more than Concurrency
 	done       chan passEnd // from the workers: a pass has ended
 	wg         sync.WaitGroup
