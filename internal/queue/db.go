@@ -322,20 +322,32 @@ func scanMessage(row scanner, id string) (*envelope.Envelope, bool, error) {
 // scanRecipient reads the rcptColumns of the next recipient of env from
 // row and appends it; recipients come in index order.
 func scanRecipient(row scanner, env *envelope.Envelope) error {
+	idx, r, err := scanRecipientRow(row)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", errUndecodable, env.ID, err)
+	}
+	return addRecipient(env, idx, r)
+}
+
+// scanRecipientRow reads the rcptColumns of one row.
+func scanRecipientRow(row scanner, prefix ...any) (int, *envelope.Recipient, error) {
 	r := &envelope.Recipient{}
 	var idx, notify, remote int
 	var state string
 	var next int64
-	if err := row.Scan(&idx, &r.Addr, &r.ORCPT.Type, &r.ORCPT.Addr, &notify, &r.Transport, &r.Dest,
-		&r.Final, &state, &next, &r.LastReply, &r.Attempts, &r.Relay, &remote, &r.Action); err != nil {
-		return fmt.Errorf("%w: %s: %v", errUndecodable, env.ID, err)
-	}
+	err := row.Scan(append(prefix, &idx, &r.Addr, &r.ORCPT.Type, &r.ORCPT.Addr, &notify, &r.Transport, &r.Dest,
+		&r.Final, &state, &next, &r.LastReply, &r.Attempts, &r.Relay, &remote, &r.Action)...)
 	r.Notify, r.State, r.NextTry, r.Remote = dsn.Notify(notify), envelope.State(state), fromMicros(next), remote != 0
+	return idx, r, err
+}
+
+// addRecipient appends r, read as recipient idx of env, after checking it.
+func addRecipient(env *envelope.Envelope, idx int, r *envelope.Recipient) error {
 	switch {
 	case idx != len(env.Recipients):
 		return fmt.Errorf("%w: %s: recipient %d missing", errUndecodable, env.ID, len(env.Recipients))
 	case r.State != envelope.Pending && r.State != envelope.Deferred && !r.State.Final():
-		return fmt.Errorf("%w: %s: recipient state %q", errUndecodable, env.ID, state)
+		return fmt.Errorf("%w: %s: recipient state %q", errUndecodable, env.ID, r.State)
 	}
 	env.Recipients = append(env.Recipients, r)
 	return nil
