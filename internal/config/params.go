@@ -29,6 +29,23 @@ type Param struct {
 // on each call so that no caller can change another's copy.
 func Params() []Param {
 	ps := []Param{
+		{"2bounce_notice_recipient", "postmaster", KindString, "", "Who gets the notice when mail from the null sender (a notice itself) cannot be delivered."},
+		{"bounce_size_limit", "50000", KindSize, "", "How much of the original message a delivery status notice carries; past it, only the header."},
+		{"default_destination_concurrency_limit", "20", KindInt, "", "SMTP sessions at once to one destination (a domain, relayhost or transport_maps next hop)."},
+		{"default_process_limit", "100", KindInt, "", "Messages in delivery at once."},
+		{"smtp_connect_timeout", "30s", KindTime, "s", "How long the SMTP client waits for a TCP connection."},
+		{"smtp_connection_cache_time_limit", "2s", KindTime, "s", "How long an idle SMTP client connection is kept for the next message to the same destination."},
+		{"smtp_data_done_timeout", "600s", KindTime, "s", "How long the SMTP client waits for the reply to the end of data."},
+		{"smtp_data_init_timeout", "120s", KindTime, "s", "How long the SMTP client waits for the reply to DATA."},
+		{"smtp_data_xfer_timeout", "180s", KindTime, "s", "How long the SMTP client may stall while sending the message content."},
+		{"smtp_helo_timeout", "300s", KindTime, "s", "How long the SMTP client waits for the greeting and the reply to EHLO or HELO."},
+		{"smtp_mail_timeout", "300s", KindTime, "s", "How long the SMTP client waits for the reply to MAIL FROM."},
+		{"smtp_port", "25", KindInt, "", "facteur's own: the port that delivery by MX lookup connects to."},
+		{"smtp_quit_timeout", "300s", KindTime, "s", "How long the SMTP client waits for the reply to QUIT."},
+		{"smtp_rcpt_timeout", "300s", KindTime, "s", "How long the SMTP client waits for the reply to RCPT TO."},
+		{"smtp_starttls_timeout", "300s", KindTime, "s", "How long the SMTP client waits for the TLS handshake after STARTTLS."},
+		{"smtp_tls_security_level", "may", KindString, "", "TLS for outbound SMTP: `none` (never), `may` (STARTTLS when offered, no certificate check; a failed handshake retries without TLS) or `encrypt` (TLS required, else the mail is deferred)."},
+		{"transport_maps", "", KindList, "", "Tables choosing a next hop per recipient domain: `example.org smtp:[mx.example.org]:2525`, `.example.org` for subdomains, `*` for all; `error:TEXT` bounces."},
 		{"alias_maps", "", KindList, "", "Alias tables for local recipients, in aliases(5) format: `hash:FILE`, `texthash:FILE`, `aliases:FILE` or a path (the source file is read directly), or `inline:{...}`. Earlier maps win."},
 		{"bounce_queue_lifetime", "5d", KindTime, "d", "How long an undeliverable bounce message stays queued."},
 		{"command_time_limit", "1000s", KindTime, "s", "Time limit for delivery to a command (an alias `|command`)."},
