@@ -17,6 +17,12 @@ type Message struct {
 	path string
 }
 
+// NewMessage returns the Message of env whose content is the file at path:
+// for tools and for the tests of transports and notifiers.
+func NewMessage(env *envelope.Envelope, path string) *Message {
+	return &Message{Env: env, path: path}
+}
+
 // Open opens the content as queued.
 func (m *Message) Open() (io.ReadCloser, error) {
 	f, err := os.Open(m.path)
