@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 )
 
@@ -20,12 +21,14 @@ type System struct {
 // NewSystem returns a resolver that asks nameservers (host:port; a bare
 // address means port 53), or the system's resolver when there are none.
 func NewSystem(nameservers []string) *System {
-	s := &System{r: &net.Resolver{}}
+	// StrictErrors: a SERVFAIL or timeout anywhere is a temporary failure
+	// of the whole lookup, never hidden by a later "no such host".
+	s := &System{r: &net.Resolver{StrictErrors: true}}
 	for _, ns := range nameservers {
 		s.servers = append(s.servers, withPort(ns))
 	}
 	if len(s.servers) > 0 {
-		s.r = &net.Resolver{PreferGo: true, Dial: s.dial}
+		s.r = &net.Resolver{PreferGo: true, StrictErrors: true, Dial: s.dial}
 	}
 	return s
 }
@@ -76,7 +79,7 @@ func (s *System) LookupAddr(ctx context.Context, addr netip.Addr) ([]string, err
 
 // LookupIP implements Resolver.
 func (s *System) LookupIP(ctx context.Context, host string) ([]netip.Addr, error) {
-	addrs, err := s.r.LookupNetIP(ctx, "ip", host)
+	addrs, err := s.r.LookupNetIP(ctx, "ip", absolute(host))
 	if err != nil {
 		return nil, classify(TypeIP, host, err)
 	}
@@ -91,7 +94,7 @@ func (s *System) LookupIP(ctx context.Context, host string) ([]netip.Addr, error
 
 // LookupMX implements Resolver.
 func (s *System) LookupMX(ctx context.Context, domain string) ([]*net.MX, error) {
-	mxs, err := s.r.LookupMX(ctx, domain)
+	mxs, err := s.r.LookupMX(ctx, absolute(domain))
 	// As for PTR: records with malformed hosts are dropped, the rest kept.
 	if len(mxs) == 0 {
 		if err != nil {
@@ -107,7 +110,7 @@ func (s *System) LookupMX(ctx context.Context, domain string) ([]*net.MX, error)
 
 // LookupTXT implements Resolver.
 func (s *System) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	txts, err := s.r.LookupTXT(ctx, name)
+	txts, err := s.r.LookupTXT(ctx, absolute(name))
 	if err != nil {
 		return nil, classify(TypeTXT, name, err)
 	}
@@ -115,4 +118,19 @@ func (s *System) LookupTXT(ctx context.Context, name string) ([]string, error) {
 		return nil, notFound(TypeTXT, name)
 	}
 	return txts, nil
+}
+
+// absolute adds the final dot to a domain name, so that the resolver never
+// tries the search list of resolv.conf: a mail domain is always a full
+// name (Postfix asks with RES_DEFNAMES and RES_DNSRCH off), and a SERVFAIL
+// for it must not turn into a "not found" for NAME.search.example. An IP
+// address is left as it is.
+func absolute(name string) string {
+	if name == "" || strings.HasSuffix(name, ".") {
+		return name
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return name
+	}
+	return name + "."
 }
