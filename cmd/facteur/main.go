@@ -54,7 +54,7 @@ func commands() []command {
 		{"config", "print configuration parameters (like postconf)", runConfig},
 		{"user", "manage accounts: user add|del|passwd|list", runUser},
 		{"mailbox", "look into mailboxes: mailbox list|cat|count", runMailbox},
-		{"queue", "look into the queue: queue list|show", runQueue},
+		{"queue", "look into and control the queue: queue list|show|flush|delete|hold|release|requeue", runQueue},
 	}
 }
 

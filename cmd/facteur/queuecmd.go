@@ -9,7 +9,7 @@ import (
 	"facteur/internal/envelope"
 )
 
-const queueUsage = "usage: facteur queue list, facteur queue show ID"
+const queueUsage = "usage: facteur queue list, queue show ID, queue flush [ID], queue delete|hold|release|requeue ID|ALL"
 
 func runQueue(env *cmdEnv, args []string) error {
 	flags, pos, err := parseArgs(args, flagSpec{})
@@ -22,6 +22,9 @@ func runQueue(env *cmdEnv, args []string) error {
 	cfg, err := loadConfig(env, flags)
 	if err != nil {
 		return err
+	}
+	if op, ok := findQueueOp(pos[0]); ok {
+		return runQueueControl(env, cfg, op, pos[1:])
 	}
 	q, err := openQueueReader(cfg)
 	if err != nil {
