@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -82,6 +83,19 @@ func TestSTARTTLS(t *testing.T) {
 	cert, pool := testCert(t)
 	good := &tls.Config{Certificates: []tls.Certificate{cert}}
 	_, otherPool := testCert(t)
+	// injected answers STARTTLS with a reply and, in the same write, a
+	// command reply meant to be read as if it came over TLS
+	// (CVE-2011-0411), on the first connection only.
+	injected := func() func(*sinkConn, string) string {
+		var once sync.Once
+		return func(_ *sinkConn, line string) string {
+			r := ""
+			if line == "STARTTLS" {
+				once.Do(func() { r = "220 2.0.0 Ready\r\n250 2.1.0 Ok" })
+			}
+			return r
+		}
+	}
 	tests := []struct {
 		name      string
 		level     string
@@ -103,6 +117,10 @@ func TestSTARTTLS(t *testing.T) {
 			"TLS is required, but was not offered by host mx1.example.org[127.0.0.1]", 1, false},
 		{"encrypt, handshake fails", TLSEncrypt, sinkConfig{brokenTLS: true}, nil, queue.Deferred, "4.7.5",
 			"Cannot start TLS: handshake failure", 1, false},
+		{"may, text after the STARTTLS reply: plaintext", TLSMay, sinkConfig{tls: good, on: injected()}, nil,
+			queue.Delivered, "2.0.0", "queued as", 2, false},
+		{"encrypt, text after the STARTTLS reply", TLSEncrypt, sinkConfig{tls: good, on: injected()}, nil,
+			queue.Deferred, "4.7.5", "Cannot start TLS: data after the STARTTLS reply", 1, false},
 		{"none", TLSNone, sinkConfig{tls: good}, nil, queue.Delivered, "2.0.0", "queued as", 1, false},
 	}
 	for _, tt := range tests {

@@ -40,7 +40,8 @@ type sinkConfig struct {
 	// strictPipelining reads MAIL, every RCPT and DATA before it answers
 	// any of them: a client that waits for the MAIL reply first times out.
 	strictPipelining bool
-	maxRcpt          int // 452 after this many accepted RCPTs in a transaction
+	maxRcpt          int  // 452 after this many accepted RCPTs in a transaction
+	discard          bool // keep no message data (benchmarks)
 	// on may answer a command line (or "." for the end of data, "DATA-LINE"
 	// after the first line of message text) before the defaults do: a
 	// reply text (CRLF added), sinkHang or sinkClose; "" for the default.
@@ -51,7 +52,7 @@ var defaultExt = []string{"PIPELINING", "SIZE 10240000", "8BITMIME", "ENHANCEDST
 
 // sink is a test SMTP server on one loopback address.
 type sink struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  sinkConfig
 	ln   net.Listener
 	addr netip.AddrPort
@@ -83,7 +84,7 @@ type sinkMsg struct {
 }
 
 // newSink starts a sink on 127.0.0.1, port chosen by the system.
-func newSink(t *testing.T, cfg sinkConfig) *sink {
+func newSink(t testing.TB, cfg sinkConfig) *sink {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,7 +95,7 @@ func newSink(t *testing.T, cfg sinkConfig) *sink {
 
 // newSinks starts one sink per configuration, on 127.0.0.1, 127.0.0.2,
 // ... and one port, since every MX is dialed on Options.Port.
-func newSinks(t *testing.T, cfgs ...sinkConfig) []*sink {
+func newSinks(t testing.TB, cfgs ...sinkConfig) []*sink {
 	t.Helper()
 	for try := 0; try < 20; try++ {
 		var lns []net.Listener
@@ -122,7 +123,7 @@ func newSinks(t *testing.T, cfgs ...sinkConfig) []*sink {
 	return nil
 }
 
-func startSink(t *testing.T, cfg sinkConfig, ln net.Listener) *sink {
+func startSink(t testing.TB, cfg sinkConfig, ln net.Listener) *sink {
 	if cfg.ext == nil {
 		cfg.ext = defaultExt
 	}
@@ -401,11 +402,16 @@ func (ss *sinkSession) starttls() string {
 // answers the end of data.
 func (ss *sinkSession) receiveData() bool {
 	var data []byte
+	keep := func(p []byte) {
+		if !ss.s.cfg.discard {
+			data = append(data, p...)
+		}
+	}
 	first := true
 	for {
 		line, err := ss.br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			data = append(data, line...)
+			keep(line)
 			continue
 		}
 		if err != nil {
@@ -414,7 +420,7 @@ func (ss *sinkSession) receiveData() bool {
 		if bytes.Equal(line, []byte(".\r\n")) {
 			break
 		}
-		data = append(data, line...)
+		keep(line)
 		if first && ss.s.cfg.on != nil {
 			first = false
 			if r := ss.s.cfg.on(ss.sc, "DATA-LINE"); r != "" && !ss.write(r) {
@@ -439,7 +445,7 @@ func (ss *sinkSession) receiveData() bool {
 
 // testCert makes a self-signed certificate for the sinks' TLS, and a
 // pool holding it for a client that verifies.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
