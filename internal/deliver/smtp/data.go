@@ -73,9 +73,10 @@ type sourceError struct{ err error }
 func (e *sourceError) Error() string { return "reading queue file: " + e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// copyBody writes the message from r to d, converted to 7 bit by convert
-// when it is not nil. A read or conversion failure is a *sourceError.
-func copyBody(d *dotWriter, r io.Reader, convert func(io.Writer, io.Reader) error) error {
+// copyBody writes the message from r to d through buf, converted to 7
+// bit by convert when it is not nil. A read or conversion failure is a
+// *sourceError.
+func copyBody(d *dotWriter, r io.Reader, buf []byte, convert func(io.Writer, io.Reader) error) error {
 	if convert != nil {
 		err := convert(d, r)
 		if err != nil && d.err == nil {
@@ -83,7 +84,6 @@ func copyBody(d *dotWriter, r io.Reader, convert func(io.Writer, io.Reader) erro
 		}
 		return err
 	}
-	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

@@ -29,6 +29,7 @@ type session struct {
 	r   *wire.Reader
 	w   *bufio.Writer
 	wt  time.Duration // deadline of the next write
+	buf []byte        // for copying message data
 
 	ext      extensions
 	tls      string // "TLSv1.3 TLS_AES_128_GCM_SHA256", "" without TLS
@@ -91,11 +92,13 @@ func (c *Client) open(ctx context.Context, t target, level string) (*session, *o
 		f = &openFailure{res: interrupted}
 	}
 	if f != nil {
-		if f.res.Status == queue.Bounced {
-			s.quit() // RFC 5321 §3.1: QUIT after a 554 greeting
-		} else {
-			s.close()
+		if f.res.Status == queue.Bounced && !s.broken {
+			// RFC 5321 §3.1: QUIT after a 554 greeting; its reply
+			// tells nothing.
+			s.send(s.c.opt.QuitTimeout, "QUIT")
+			s.flush()
 		}
+		s.close()
 		return nil, f
 	}
 	return s, nil

@@ -272,7 +272,10 @@ func (s *session) data(ctx context.Context, env *envelope.Envelope, body io.Read
 	s.needRset = false
 	s.wt = s.c.opt.DataXferTimeout
 	dw := newDotWriter(s.w)
-	err := copyBody(dw, body, s.c.converter(env.Body, s.ext))
+	if s.buf == nil {
+		s.buf = make([]byte, 16<<10)
+	}
+	err := copyBody(dw, body, s.buf, s.c.converter(env.Body, s.ext))
 	if err == nil {
 		err = dw.Close()
 	}
