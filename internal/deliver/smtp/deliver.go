@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"slices"
 
 	"facteur/internal/queue"
 )
@@ -102,10 +103,10 @@ func (c *Client) run(ctx context.Context, d *destination, s *session, msg messag
 			stop()
 			return todo, queue.Result{}, true
 		case out.retry != nil:
-			rest, fail = append(out.retry, append(out.carry, pending...)...), out.fail
+			rest, fail = slices.Concat(out.retry, out.carry, pending), out.fail
 			pending = nil
 		default:
-			pending = append(out.carry, pending...)
+			pending = slices.Concat(out.carry, pending)
 		}
 	}
 	if !stop() {
@@ -113,7 +114,7 @@ func (c *Client) run(ctx context.Context, d *destination, s *session, msg messag
 	}
 	if len(pending) > 0 {
 		// The session broke with nothing said about these.
-		rest = append(rest, pending...)
+		rest = slices.Concat(rest, pending)
 		fail = queue.Result{Status: queue.Deferred, DSN: "4.4.2", Relay: s.relay(),
 			Text: "lost connection with " + s.t.name()}
 	}

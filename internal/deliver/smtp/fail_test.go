@@ -99,7 +99,8 @@ func TestFailureModes(t *testing.T) {
 func TestContextEndsStuckDelivery(t *testing.T) {
 	checkGoroutines(t)
 	entered := make(chan struct{}, 1)
-	s := newSink(t, sinkConfig{on: func(_ *sinkConn, line string) string {
+	// Without PIPELINING, the client waits for the MAIL reply.
+	s := newSink(t, sinkConfig{ext: []string{"8BITMIME"}, on: func(_ *sinkConn, line string) string {
 		if strings.HasPrefix(line, "MAIL") {
 			entered <- struct{}{}
 			return sinkHang

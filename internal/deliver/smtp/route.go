@@ -100,7 +100,7 @@ func (c *Client) nexthop(a address.Address) (nexthop, *queue.Result) {
 // literal connected to directly.
 func domainHop(a address.Address) nexthop {
 	if ip, ok := a.IP(); ok {
-		return nexthop{Relayhost: config.Relayhost{Host: ip.String(), NoMX: true}}
+		return nexthop{Relayhost: config.Relayhost{Host: ip.String(), Port: DefaultPort, NoMX: true}}
 	}
 	return nexthop{Relayhost: config.Relayhost{Host: strings.ToLower(a.ASCIIDomain())}, Domain: true}
 }

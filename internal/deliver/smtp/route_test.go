@@ -55,6 +55,7 @@ func TestRoute(t *testing.T) {
 		{addr: "a@example.net", key: "smarthost.example:587"}, // ".example.net" is for subdomains only
 		{addr: "a@bymx.example", key: "bymx.example"},
 		{addr: "a@colon.example", key: "[192.0.2.3]"},
+		{addr: "a@[192.0.2.4]", key: "smarthost.example:587"}, // relayhost takes address literals too
 		{addr: "a@elsewhere.example", key: "smarthost.example:587"},
 		{addr: "a@gone.example", status: queue.Bounced, dsn: "5.1.1", text: "this domain is gone"},
 		{addr: "a@plain-error.example", status: queue.Bounced, dsn: "5.0.0", text: "no mail here"},
