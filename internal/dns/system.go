@@ -79,7 +79,9 @@ func (s *System) LookupAddr(ctx context.Context, addr netip.Addr) ([]string, err
 
 // LookupIP implements Resolver.
 func (s *System) LookupIP(ctx context.Context, host string) ([]netip.Addr, error) {
-	addrs, err := s.r.LookupNetIP(ctx, "ip", absolute(host))
+	// As given, not absolute: a host name may be in /etc/hosts, which
+	// Go's resolver does not consult for a name with the final dot.
+	addrs, err := s.r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, classify(TypeIP, host, err)
 	}
@@ -120,11 +122,10 @@ func (s *System) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	return txts, nil
 }
 
-// absolute adds the final dot to a domain name, so that the resolver never
-// tries the search list of resolv.conf: a mail domain is always a full
-// name (Postfix asks with RES_DEFNAMES and RES_DNSRCH off), and a SERVFAIL
-// for it must not turn into a "not found" for NAME.search.example. An IP
-// address is left as it is.
+// absolute adds the final dot to a domain name, so that an MX or TXT
+// lookup never tries the search list of resolv.conf: a mail domain is
+// always a full name (Postfix asks with RES_DEFNAMES and RES_DNSRCH off).
+// An IP address is left as it is.
 func absolute(name string) string {
 	if name == "" || strings.HasSuffix(name, ".") {
 		return name

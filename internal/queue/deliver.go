@@ -50,6 +50,9 @@ type Transport interface {
 var noTransport = Result{Status: Deferred, DSN: "4.4.0",
 	Text: "delivery temporarily suspended: no transport for remote mail", Relay: "none"}
 
+// noResult stands in for a result a transport failed to give.
+var noResult = Result{Status: Deferred, DSN: "4.3.0", Text: "transport gave no result", Relay: "none"}
+
 // process makes one delivery pass over message id as the database has it,
 // and reports whether a recipient was postponed.
 func (q *Queue) process(ctx context.Context, id string, transports map[string]Transport) bool {
@@ -189,7 +192,7 @@ func (q *Queue) attempt(ctx context.Context, msg *Message, idx []int, t Transpor
 			results[k] = got[k]
 			continue
 		}
-		results[k] = Result{Status: Deferred, DSN: "4.3.0", Text: "transport gave no result", Relay: "none"}
+		results[k] = noResult
 	}
 	return results
 }

@@ -86,25 +86,32 @@ func (q *Queue) backoff(attempts int) time.Duration {
 	return min(d, q.opt.MaxBackoff)
 }
 
-// logResult writes the Postfix-style delivery line:
-// "ID: to=<a>, orig_to=<b>, relay=R, delay=1.2, dsn=2.0.0, status=sent (text)".
+// logResult writes the Postfix-style delivery line, under the
+// transport's name: "ID: to=<final>, orig_to=<rcpt>, relay=R, delay=1.2,
+// dsn=2.0.0, status=sent (text)". to is the address after alias expansion;
+// orig_to the one the client gave (or its ORCPT) when it differs.
 func (q *Queue) logResult(env *envelope.Envelope, r *envelope.Recipient, res Result, now time.Time, status, text string) {
 	service := r.Transport
-	if res.Relay == noTransport.Relay || service == "" {
+	if res == noTransport || res == noResult || service == "" {
 		service = "qmgr"
 	}
 	relay := res.Relay
 	if relay == "" {
 		relay = "none"
 	}
+	to, orig := r.Addr, r.ORCPT.Addr
+	if r.Final != "" && !strings.HasPrefix(r.Final, "|") && !strings.HasPrefix(r.Final, "/") &&
+		!strings.EqualFold(r.Final, r.Addr) {
+		to, orig = r.Final, r.Addr
+	}
 	var b strings.Builder
-	b.Grow(96 + len(r.Addr) + len(r.ORCPT.Addr) + len(relay) + len(text))
+	b.Grow(96 + len(to) + len(orig) + len(relay) + len(text))
 	b.WriteString("to=<")
-	b.WriteString(r.Addr)
+	b.WriteString(to)
 	b.WriteString(">, ")
-	if r.ORCPT.Addr != "" && !strings.EqualFold(r.ORCPT.Addr, r.Addr) {
+	if orig != "" && !strings.EqualFold(orig, to) {
 		b.WriteString("orig_to=<")
-		b.WriteString(r.ORCPT.Addr)
+		b.WriteString(orig)
 		b.WriteString(">, ")
 	}
 	for _, s := range []string{"relay=", relay, ", delay=", formatDelay(now.Sub(env.Arrival)),

@@ -112,10 +112,7 @@ func (d *Deliverer) deliver(ctx context.Context, msg message, rcpts []*envelope.
 	if len(boxes) > 0 {
 		d.mailboxes(ctx, msg, rcpts, boxes, results)
 	}
-	for i, r := range rcpts {
-		d.logResult(msg.env, r, results[i])
-	}
-	return results
+	return results // the queue logs each one
 }
 
 // fault records what went wrong on this machine, in the mail log as a
@@ -140,35 +137,6 @@ func delivered(text string) queue.Result {
 	return queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: text, Relay: "local"}
 }
 
-// logResult writes Postfix's delivery line:
-// "ID: to=<a>, orig_to=<b>, relay=local, delay=0.12, dsn=2.0.0, status=sent (text)".
-func (d *Deliverer) logResult(env *envelope.Envelope, r *envelope.Recipient, res queue.Result) {
-	status := statusWord(res.Status)
-	to := deliveredTo(r)
-	orig := ""
-	if r.Addr != to {
-		orig = ", orig_to=<" + r.Addr + ">"
-	}
-	delay := 0.0
-	if !env.Arrival.IsZero() {
-		delay = d.opt.Now().Sub(env.Arrival).Seconds()
-	}
-	d.log.Event(env.ID, "to=<%s>%s, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)",
-		to, orig, res.Relay, delay, res.DSN, status, res.Text)
-}
-
-// statusWord is Postfix's word for a result in the mail log.
-func statusWord(s queue.Status) string {
-	switch s {
-	case queue.Delivered:
-		return "sent"
-	case queue.Deferred:
-		return "deferred"
-	case queue.Bounced:
-		return "bounced"
-	}
-	return ""
-}
 
 // deliveredTo is the address written into Delivered-To: the recipient
 // after alias expansion (RFC 9228 §4), or the address given at RCPT.

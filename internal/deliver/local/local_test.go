@@ -162,14 +162,6 @@ func testMailboxes(t *testing.T, st *store.Store, dir string, log *bytes.Buffer,
 	if n := blobCount(t, dir); n != 1 {
 		t.Errorf("%d content files, want one shared by every mailbox", n)
 	}
-	for _, line := range []string{
-		"4A5B6C7D8E: to=<bob@example.org>, orig_to=<postmaster@example.org>, relay=local, delay=0.00, dsn=2.0.0, status=sent (delivered to mailbox)",
-		`4A5B6C7D8E: to=<nobody@example.org>, relay=local, delay=0.00, dsn=5.1.1, status=bounced (unknown user: \"nobody\")`,
-	} {
-		if !strings.Contains(log.String(), line) {
-			t.Errorf("mail log lacks %q:\n%s", line, log.String())
-		}
-	}
 }
 
 func TestMailboxReturnPath(t *testing.T) {
@@ -230,9 +222,6 @@ func TestStoreFailureDefers(t *testing.T) {
 	// The detail is for the operator's mail log, not for the sender.
 	if !strings.Contains(log.String(), "warning: 4A5B6C7D8E: delivering to mailbox: ") {
 		t.Errorf("mail log lacks the store fault:\n%s", log.String())
-	}
-	if !strings.Contains(log.String(), "dsn=4.3.0, status=deferred ("+tempMailbox+")") {
-		t.Errorf("mail log lacks the deferral:\n%s", log.String())
 	}
 }
 
