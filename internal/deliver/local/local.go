@@ -137,7 +137,6 @@ func delivered(text string) queue.Result {
 	return queue.Result{Status: queue.Delivered, DSN: "2.0.0", Text: text, Relay: "local"}
 }
 
-
 // deliveredTo is the address written into Delivered-To: the recipient
 // after alias expansion (RFC 9228 §4), or the address given at RCPT.
 func deliveredTo(r *envelope.Recipient) string {
