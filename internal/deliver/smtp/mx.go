@@ -54,9 +54,13 @@ func (c *Client) resolve(ctx context.Context, h nexthop) ([]target, *queue.Resul
 	if res != nil {
 		return nil, res
 	}
-	hosts, res = c.dropSelf(h, hosts)
-	if res != nil {
-		return nil, res
+	// Only an MX list is checked for ourselves, as Postfix does: a next
+	// hop in brackets is the operator's explicit choice, often this very
+	// machine on another port.
+	if !h.NoMX {
+		if hosts, res = c.dropSelf(h, hosts); res != nil {
+			return nil, res
+		}
 	}
 	port := c.port(h)
 	var targets []target

@@ -129,7 +129,7 @@ func TestResolve(t *testing.T) {
 		{"relayhost by MX", relay("example.org"),
 			[]string{"mx1.example.org[192.0.2.1]:25", "mx1.example.org[2001:db8::1]:25", "mx2.example.org[192.0.2.2]:25"}, 0, "", ""},
 		{"relayhost not found defers", relay("[nowhere.example]"), nil, queue.Deferred, "4.3.5", "name=nowhere.example"},
-		{"relayhost is ourselves", relay("[192.0.2.25]"), nil, queue.Bounced, "5.4.6", "loops back to myself"},
+		{"a bracketed next hop may be this machine", relay("[192.0.2.25]:2526"), []string{"192.0.2.25[192.0.2.25]:2526"}, 0, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
