@@ -1,5 +1,7 @@
 // Package dsn owns Delivery Status Notifications: the ESMTP parameters of
-// RFC 3461 (NOTIFY, ORCPT, RET, ENVID) and, later, the reports of RFC 3464.
+// RFC 3461 (NOTIFY, ORCPT, RET, ENVID), and the reports of RFC 3464 that
+// facteur writes (WriteNotice: RFC 6522 multipart/report, RFC 3834
+// Auto-Submitted, RFC 6533 for UTF-8 addresses) and reads (ParseReport).
 package dsn
 
 import (
