@@ -17,6 +17,7 @@ import (
 	"facteur/internal/cleanup"
 	"facteur/internal/config"
 	"facteur/internal/deliver/local"
+	smtpout "facteur/internal/deliver/smtp"
 	"facteur/internal/dns"
 	"facteur/internal/envelope"
 	"facteur/internal/maillog"
@@ -68,6 +69,8 @@ type server struct {
 	debug *slog.Logger
 	st    *store.Store
 	q     *queue.Queue
+	pol   *policy.Policy
+	out   *smtpout.Client
 	smtpd *smtpd.Server
 	lns   []net.Listener
 	lock  *os.File
@@ -79,14 +82,28 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 		s.close()
 		return err
 	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	ctlSrv, err := serveControl(runCtx, controlPath(cfg), s.q, s.debug)
+	if err != nil {
+		s.close()
+		return fmt.Errorf("control socket: %w", err)
+	}
 	s.announce(env)
 
-	runCtx, cancelRun := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := ctlSrv.Serve(runCtx); err != nil {
+			s.debug.Error("control socket stopped", "err", err)
+		}
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		transports := map[string]queue.Transport{envelope.TransportLocal: s.localTransport()}
+		transports := map[string]queue.Transport{
+			envelope.TransportLocal: s.localTransport(),
+			envelope.TransportSMTP:  s.out,
+		}
 		if err := s.q.Run(runCtx, transports); err != nil && !errors.Is(err, context.Canceled) {
 			s.debug.Error("queue manager stopped", "err", err)
 		}
@@ -123,12 +140,13 @@ func (s *server) open(ctx context.Context) error {
 	if s.st, err = openStore(cfg, store.Options{SweepOrphans: true, Debug: s.debug}); err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
-	if s.q, err = queue.Open(queueDir(cfg), s.queueOptions()); err != nil {
-		return fmt.Errorf("opening queue: %w", err)
-	}
 	pol, aliases, err := s.policy()
 	if err != nil {
 		return err
+	}
+	s.pol = pol
+	if s.q, err = queue.Open(queueDir(cfg), s.queueOptions()); err != nil {
+		return fmt.Errorf("opening queue: %w", err)
 	}
 	if err := s.ensurePostmaster(ctx, aliases); err != nil {
 		return err
@@ -141,7 +159,11 @@ func (s *server) open(ctx context.Context) error {
 		Log:         s.log.Service("cleanup"),
 	})
 	s.smtpd = smtpd.NewServer(s.smtpdConfig(), pol, sinkAdapter{q: s.q, c: cl})
-	return s.listen()
+	if err := s.listen(); err != nil {
+		return err
+	}
+	s.out, err = s.smtpTransport()
+	return err
 }
 
 func (s *server) queueOptions() queue.Options {
@@ -152,6 +174,9 @@ func (s *server) queueOptions() queue.Options {
 		RunDelay:       cfg.Duration("queue_run_delay"),
 		MaxLifetime:    cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: cfg.Duration("bounce_queue_lifetime"),
+		DelayWarning:   cfg.Duration("delay_warning_time"),
+		Concurrency:    int(cfg.Int("default_process_limit")),
+		Notifier:       s.notifier(),
 		MinFree:        minFree(cfg.Int("message_size_limit")),
 		DrainTimeout:   cfg.Duration("smtpd_shutdown_timeout"),
 		Log:            s.log.Service("qmgr"),
@@ -295,6 +320,9 @@ func (s *server) close() error {
 	var errs []error
 	for _, ln := range s.lns {
 		ln.Close()
+	}
+	if s.out != nil {
+		errs = append(errs, s.out.Close())
 	}
 	if s.q != nil {
 		errs = append(errs, s.q.Close())

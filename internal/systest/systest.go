@@ -59,7 +59,7 @@ type System struct {
 
 // Start writes a main.cf (the given lines after facteur's test defaults:
 // data under a temp dir, SMTP on an ephemeral loopback port, local domain
-// localhost) and starts `facteur serve` on it. The server is killed when
+// localhost, remote mail relayed to a closed loopback port) and starts `facteur serve` on it. The server is killed when
 // the test ends.
 func Start(t testing.TB, bin string, extra ...string) *System {
 	t.Helper()
@@ -74,6 +74,10 @@ func Start(t testing.TB, bin string, extra ...string) *System {
 		"queue_run_delay = 1s",
 		"minimal_backoff_time = 1s",
 		"maximal_backoff_time = 2s",
+		// Remote mail goes to a port where nothing listens, and waits:
+		// tests never reach the network. Tests of outbound delivery set
+		// their own relayhost (or an empty one, for MX lookups).
+		"relayhost = [127.0.0.1]:9",
 	}
 	conf = append(conf, extra...)
 	if err := os.WriteFile(s.Config, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
