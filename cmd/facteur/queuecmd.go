@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"time"
 
 	"facteur/internal/envelope"
+	"facteur/internal/queue"
 )
 
 const queueUsage = "usage: facteur queue list, queue show ID, queue flush [ID], queue delete|hold|release|requeue ID|ALL"
@@ -34,12 +36,7 @@ func runQueue(env *cmdEnv, args []string) error {
 	ctx := context.Background()
 	switch {
 	case pos[0] == "list" && len(pos) == 1:
-		envs, err := q.List(ctx)
-		if err != nil {
-			return err
-		}
-		printQueue(env.stdout, envs)
-		return nil
+		return printQueue(ctx, env.stdout, q)
 	case pos[0] == "show" && len(pos) == 2:
 		e, err := q.Get(ctx, pos[1])
 		if err != nil {
@@ -58,23 +55,27 @@ func runQueue(env *cmdEnv, args []string) error {
 	return usageErr(queueUsage)
 }
 
-// printQueue writes envelopes in mailq's layout: a line with queue ID,
-// size, arrival time and sender, then each recipient with its state and,
-// when it has one, its last reason.
-func printQueue(w io.Writer, envs []*envelope.Envelope) {
-	if len(envs) == 0 {
-		fmt.Fprintln(w, "Mail queue is empty")
-		return
-	}
-	fmt.Fprintf(w, "%-18s %8s %-20s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------")
+// printQueue writes the queue in mailq's layout as it reads it: a line
+// with queue ID ("!" after it for a message on hold), size, arrival time
+// and sender, then each recipient with its state and, when it has one,
+// its last reason.
+func printQueue(ctx context.Context, out io.Writer, q *queue.Queue) error {
+	w := bufio.NewWriter(out)
+	defer w.Flush()
 	var total int64
-	var nrcpt int
-	for _, e := range envs {
-		sender := e.Sender
+	var nmsg, nrcpt int
+	err := q.Each(ctx, func(e *envelope.Envelope) error {
+		if nmsg == 0 {
+			fmt.Fprintf(w, "%-18s %8s %-20s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------")
+		}
+		sender, id := e.Sender, e.ID
 		if sender == "" {
 			sender = "MAILER-DAEMON"
 		}
-		fmt.Fprintf(w, "%-18s %8d %-20s %s\n", e.ID, e.Size, e.Arrival.Local().Format("Mon Jan _2 15:04:05"), sender)
+		if e.Held {
+			id += "!"
+		}
+		fmt.Fprintf(w, "%-18s %8d %-20s %s\n", id, e.Size, e.Arrival.Local().Format("Mon Jan _2 15:04:05"), sender)
 		for _, r := range e.Recipients {
 			if r.LastReply != "" && !r.State.Final() {
 				fmt.Fprintf(w, "%49s(%s)\n", "", r.LastReply)
@@ -84,8 +85,21 @@ func printQueue(w io.Writer, envs []*envelope.Envelope) {
 		}
 		fmt.Fprintln(w)
 		total += e.Size
+		nmsg++
+		if nmsg%100 == 0 {
+			return w.Flush() // the first lines show at once on a long queue
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "-- %d Kbytes in %d Requests, %d Recipients.\n", (total+1023)/1024, len(envs), nrcpt)
+	if nmsg == 0 {
+		fmt.Fprintln(w, "Mail queue is empty")
+		return nil
+	}
+	fmt.Fprintf(w, "-- %d Kbytes in %d Requests, %d Recipients.\n", (total+1023)/1024, nmsg, nrcpt)
+	return nil
 }
 
 // printEnvelope writes everything the queue keeps about one message, the
