@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+
+	"facteur/internal/sevenbit"
 )
 
 // dotWriter writes message text as the content of DATA (RFC 5321
@@ -106,7 +108,19 @@ func copyBody(d *dotWriter, r io.Reader, buf []byte, convert func(io.Writer, io.
 // not BDAT (RFC 3030 §3).
 func (c *Client) converter(body string, ext extensions) func(io.Writer, io.Reader) error {
 	if body == "BINARYMIME" || body == "8BITMIME" && !ext.eightBit {
-		return c.convert
+		return c.toSevenBit
 	}
 	return nil
+}
+
+// toSevenBit converts a message to 7 bit. Header fields with 8-bit
+// octets stay as they are (they would need SMTPUTF8): Postfix sends them
+// too.
+func (c *Client) toSevenBit(w io.Writer, r io.Reader) error {
+	var conv sevenbit.Converter
+	st, err := conv.Convert(w, r)
+	if st.EightBitHeader {
+		c.debug.Info("8-bit header fields sent to a next hop without 8BITMIME")
+	}
+	return err
 }

@@ -111,10 +111,9 @@ type Options struct {
 // Client delivers messages to next hops over SMTP. It is safe for
 // concurrent use.
 type Client struct {
-	opt     Options
-	debug   *slog.Logger
-	log     *maillog.Logger
-	convert func(w io.Writer, r io.Reader) error // to 7 bit
+	opt   Options
+	debug *slog.Logger
+	log   *maillog.Logger
 
 	mu        sync.Mutex
 	dests     map[string]*destination
