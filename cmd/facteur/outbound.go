@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 
 	"facteur/internal/bounce"
 	"facteur/internal/config"
@@ -26,6 +28,12 @@ func (s *server) smtpTransport() (*smtpout.Client, error) {
 	default:
 		return nil, fmt.Errorf("smtp_tls_security_level: %q is not none, may or encrypt", level)
 	}
+	// Large body parts wait here while they are converted to 7 bit:
+	// nothing is written outside data_directory.
+	tmp := filepath.Join(queueDir(cfg), "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", tmp, err)
+	}
 	opt := smtpout.Options{
 		Hostname:               cfg.Get("myhostname"),
 		Resolver:               dns.NewSystem(cfg.List("dns_nameservers")),
@@ -45,6 +53,7 @@ func (s *server) smtpTransport() (*smtpout.Client, error) {
 		QuitTimeout:            cfg.Duration("smtp_quit_timeout"),
 		StartTLSTimeout:        cfg.Duration("smtp_starttls_timeout"),
 		ConnCacheTime:          cfg.Duration("smtp_connection_cache_time_limit"),
+		TempDir:                tmp,
 		Log:                    s.log.Service("smtp"),
 		Debug:                  s.debug,
 	}

@@ -117,7 +117,7 @@ func (c *Client) converter(body string, ext extensions) func(io.Writer, io.Reade
 // octets stay as they are (they would need SMTPUTF8): Postfix sends them
 // too.
 func (c *Client) toSevenBit(w io.Writer, r io.Reader) error {
-	var conv sevenbit.Converter
+	conv := sevenbit.Converter{TempDir: c.opt.TempDir}
 	st, err := conv.Convert(w, r)
 	if st.EightBitHeader {
 		c.debug.Info("8-bit header fields sent to a next hop without 8BITMIME")

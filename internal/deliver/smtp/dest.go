@@ -189,3 +189,13 @@ func (c *Client) putIdle(d *destination, s *session) {
 	d.idle = append(d.idle, ic)
 	c.mu.Unlock()
 }
+
+// ForgetFailures ends the cool-down of every dead destination, so that the
+// next delivery tries it (an operator's flush asks for it).
+func (c *Client) ForgetFailures() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.dests {
+		d.deadUntil = time.Time{}
+	}
+}

@@ -197,6 +197,16 @@ func TestDeadDestination(t *testing.T) {
 	if n := len(s.connections()); n != 2 {
 		t.Errorf("%d connections, want 2 after the cool-down", n)
 	}
+	// Dead again, until an operator's flush makes it forget.
+	deliver(t, c, testMessage(testBody), rcpts("a@example.org"))
+	if n := len(s.connections()); n != 2 {
+		t.Errorf("%d connections, want 2: dead again", n)
+	}
+	c.ForgetFailures()
+	deliver(t, c, testMessage(testBody), rcpts("a@example.org"))
+	if n := len(s.connections()); n != 3 {
+		t.Errorf("%d connections, want 3 after ForgetFailures", n)
+	}
 }
 
 func TestDeadDestinationWakesWaiters(t *testing.T) {

@@ -103,6 +103,10 @@ type Options struct {
 
 	ConnCacheTime time.Duration // how long an idle connection is kept for the next message
 
+	// TempDir is where a large body part waits while it is converted to 7
+	// bit; "" means os.TempDir(). facteur gives one under data_directory.
+	TempDir string
+
 	Log   *maillog.Logger  // the mail log; the queue writes the delivery lines
 	Debug *slog.Logger     // details of sessions and failures
 	Now   func() time.Time // the clock; nil means time.Now
