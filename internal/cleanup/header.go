@@ -3,6 +3,8 @@ package cleanup
 import (
 	"bytes"
 	"strings"
+
+	"facteur/internal/header"
 )
 
 // DefaultHeaderLimit is Postfix's header_size_limit: how much of a message
@@ -29,19 +31,7 @@ func classify(line []byte) lineKind {
 	if line[0] == ' ' || line[0] == '\t' {
 		return lineCont
 	}
-	// RFC 5322 §2.2: field-name = 1*ftext, printable US-ASCII but ":".
-	i := 0
-	for i < len(line) && line[i] > ' ' && line[i] < 0x7f && line[i] != ':' {
-		i++
-	}
-	if i == 0 {
-		return lineOther
-	}
-	// RFC 5322 §4.5.8 (obsolete syntax): WSP allowed before the colon.
-	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
-		i++
-	}
-	if i < len(line) && line[i] == ':' {
+	if header.IsField(line) {
 		return lineField
 	}
 	return lineOther

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"mime"
 	"strings"
+
+	msgheader "facteur/internal/header"
 )
 
 // headerLimit is how much of one header section is held in memory. Past
@@ -63,19 +65,7 @@ func classify(line []byte, started bool) lineKind {
 		}
 		return lineOther
 	}
-	// RFC 5322 §2.2: field-name = 1*ftext, printable US-ASCII but ":".
-	i := 0
-	for i < len(line) && line[i] > ' ' && line[i] < 0x7f && line[i] != ':' {
-		i++
-	}
-	if i == 0 {
-		return lineOther
-	}
-	// RFC 5322 §4.5.8 (obsolete syntax): WSP allowed before the colon.
-	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
-		i++
-	}
-	if i < len(line) && line[i] == ':' {
+	if msgheader.IsField(line) {
 		return lineField
 	}
 	return lineOther
