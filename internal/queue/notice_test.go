@@ -3,7 +3,9 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +206,66 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	if envs, err := q.List(ctx); err != nil || len(envs) != 0 {
 		t.Errorf("after Delete ALL: %d messages, %v", len(envs), err)
+	}
+}
+
+// orderTransport records the order of deliveries, each taking a moment,
+// as a remote next hop does.
+type orderTransport struct {
+	mu    sync.Mutex
+	order []string
+}
+
+func (o *orderTransport) Deliver(ctx context.Context, msg *Message, rcpts []*envelope.Recipient) []Result {
+	time.Sleep(time.Millisecond)
+	o.mu.Lock()
+	o.order = append(o.order, rcpts[0].Addr)
+	o.mu.Unlock()
+	out := make([]Result, len(rcpts))
+	for i := range out {
+		out[i] = okResult
+	}
+	return out
+}
+
+func (o *orderTransport) delivered() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.order)
+}
+
+func (o *orderTransport) position(addr string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, a := range o.order {
+		if a == addr {
+			return i
+		}
+	}
+	return -1
+}
+
+// A queue run over a long deferred backlog does not hold back new mail:
+// new mail takes every other free slot (the deferred queue is paged, the
+// new mail handed over at once).
+func TestBacklogDoesNotStallNewMail(t *testing.T) {
+	const backlog = 400
+	dir := t.TempDir()
+	q0 := openTest(t, dir, Options{})
+	for i := range backlog {
+		enqueue(t, q0.Queue, "s@x", "old", rcpt(fmt.Sprintf("old%d@x", i), "local"))
+	}
+	q0.Close()
+	q := openTest(t, dir, Options{Now: time.Now, Concurrency: 2, scanLimit: 50})
+	tr := &orderTransport{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- q.Run(ctx, map[string]Transport{"local": tr}) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the backlog run to start", func() bool { return tr.delivered() > 0 })
+	enqueue(t, q.Queue, "s@x", "new", rcpt("new@x", "local"))
+	waitFor(t, "the new message", func() bool { return tr.position("new@x") >= 0 })
+	if pos := tr.position("new@x"); pos > backlog/4 {
+		t.Errorf("new mail delivered after %d of %d backlog messages", pos, backlog)
 	}
 }
