@@ -819,14 +819,18 @@ func TestOutboundOperatorCommands(t *testing.T) {
 	waitLine(t, a, flushed+": removed")
 	first := strings.Index(a.Log(), never+": to=<never@ops.test>")
 	waitLineAfter(t, a, first+1, never+": to=<never@ops.test>", "status=deferred")
-	if q := run(t, a, "queue", "list"); !strings.Contains(q, held) || !strings.Contains(q, "held@ops.test [deferred]") {
-		t.Errorf("the held message left the queue:\n%s", q)
+	// mailq's mark of a held message: "!" after its queue ID.
+	if q := run(t, a, "queue", "list"); !strings.Contains(q, held+"! ") || !strings.Contains(q, "held@ops.test [deferred]") {
+		t.Errorf("queue list does not show %s held and deferred:\n%s", held, q)
 	}
 	if lines := logLines(a, 0, held+": to=<held@ops.test>"); len(lines) != 1 {
 		t.Errorf("the held message was tried again: %q", lines)
 	}
 
 	expect("facteur: queue ID "+held+" released\n", "release", held)
+	if q := run(t, a, "queue", "list"); !strings.Contains(q, held+" ") || strings.Contains(q, held+"!") {
+		t.Errorf("queue list after release:\n%s", q)
+	}
 	expect("facteur: queue ID "+held+" flushed\n", "flush", held)
 	waitLine(t, a, held+": to=<held@ops.test>", "status=sent")
 	waitLine(t, a, held+": removed")
