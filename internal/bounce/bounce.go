@@ -203,6 +203,9 @@ func (n *Notifier) report(env *envelope.Envelope, delay bool, rcpts []*envelope.
 		if r.Remote {
 			rs.RemoteMTA = remoteHost(r.Relay)
 			rs.DiagnosticCode = remoteReply(text)
+		} else if text != "" {
+			// This system decided: its own words, as Postfix's "X-Postfix;".
+			rs.DiagnosticType, rs.DiagnosticCode = "X-Facteur", text
 		}
 		if delay && n.opt.MaxLifetime > 0 {
 			rs.WillRetryUntil = env.Arrival.Add(n.opt.MaxLifetime)

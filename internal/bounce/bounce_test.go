@@ -168,6 +168,27 @@ func TestReportFields(t *testing.T) {
 	}
 }
 
+func TestLocalDecisionIsTheDiagnostic(t *testing.T) {
+	q := &fakeQueue{}
+	n := New(q, fakeResolver{}, Options{Hostname: "mx.example.org", Now: func() time.Time { return now }})
+	loop := &envelope.Recipient{Addr: "x@loop.test", State: envelope.Bounced, Relay: "none",
+		LastReply: "5.4.6 mail for loop.test loops back to myself"}
+	if err := n.Notify(context.Background(), message(t, "s@example.org", "", ""), false, []*envelope.Recipient{loop}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := dsn.ParseReport(bytes.NewReader(q.committed[0].Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Report.Recipients[0]
+	if !strings.EqualFold(got.DiagnosticType, "X-Facteur") || got.DiagnosticCode != "mail for loop.test loops back to myself" || got.RemoteMTA != "" {
+		t.Errorf("diagnostic %q; %q, Remote-MTA %q", got.DiagnosticType, got.DiagnosticCode, got.RemoteMTA)
+	}
+	if !strings.Contains(p.Text, "loops back to myself") {
+		t.Errorf("the notice's text does not say why:\n%s", p.Text)
+	}
+}
+
 func TestTemporaryRoutingFailureIsRetried(t *testing.T) {
 	q := &fakeQueue{}
 	n := New(q, fakeResolver{refuse: map[string]*smtp.Reply{"s@example.org": smtp.NewReply(451, "4.3.0", "lookup failed")}},
