@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -91,7 +90,7 @@ func ReadReply(r *Reader) (*Reply, error) {
 			return reply, nil
 		}
 		if len(reply.Lines) >= MaxReplyLines {
-			return nil, errors.New("reading reply: too many lines")
+			return nil, fmt.Errorf("%w: reply of more than %d lines", ErrSyntax, MaxReplyLines)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"facteur/internal/queue"
@@ -97,7 +96,7 @@ func (s *session) ioFailure(ctx context.Context, err error, what string) queue.R
 // wire.MaxReplyLines lines wraps no sentinel, hence the text.
 func malformed(err error) bool {
 	return errors.Is(err, wire.ErrSyntax) || errors.Is(err, wire.ErrLineTooLong) ||
-		errors.Is(err, wire.ErrBareNewline) || strings.HasSuffix(err.Error(), "too many lines")
+		errors.Is(err, wire.ErrBareNewline)
 }
 
 // connectFailure is the result of a failed connection: "connect to

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"facteur/internal/queue"
+	wire "facteur/internal/smtp"
 )
 
 func TestDeliverDotStuffedExactBytes(t *testing.T) {
@@ -63,7 +64,7 @@ func TestDotWriter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
 			w := bufio.NewWriter(&b)
-			d := newDotWriter(w)
+			d := wire.NewDotWriter(w)
 			for _, p := range tt.in {
 				if n, err := d.Write([]byte(p)); n != len(p) || err != nil {
 					t.Fatalf("Write(%q) = %d, %v", p, n, err)

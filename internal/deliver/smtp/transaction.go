@@ -271,7 +271,7 @@ func (s *session) data(ctx context.Context, env *envelope.Envelope, body io.Read
 	}
 	s.needRset = false
 	s.wt = s.c.opt.DataXferTimeout
-	dw := newDotWriter(s.w)
+	dw := wire.NewDotWriter(s.w)
 	if s.buf == nil {
 		s.buf = make([]byte, 16<<10)
 	}
