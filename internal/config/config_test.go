@@ -208,6 +208,7 @@ func TestStartupErrors(t *testing.T) {
 		{"mynetworks = 127.0.0.0/8 10.1.2.3/8", `main.cf:1: mynetworks: bad network "10.1.2.3/8": host bits set, perhaps 10.0.0.0/8`},
 		{"mynetworks = example.org", `main.cf:1: mynetworks: bad network "example.org"`},
 		{"mynetworks_style = office", `main.cf:1: mynetworks_style: bad value "office" (want one of: host, subnet, class)`},
+		{"smtpd_tls_security_level = must", `main.cf:1: smtpd_tls_security_level: bad value "must" (want one of: none, may, encrypt)`},
 		{"relayhost = [relay.example", `main.cf:1: relayhost: bad relayhost "[relay.example": missing ']'`},
 		{"relayhost = relay.example:smtpx", `main.cf:1: relayhost: bad relayhost "relay.example:smtpx": bad port "smtpx"`},
 		{"smtpd_listen = 127.0.0.1", `main.cf:1: smtpd_listen: bad address "127.0.0.1" (want host:port)`},
@@ -311,6 +312,8 @@ func TestEmbeddedDefault(t *testing.T) {
 mydestination = localhost
 myhostname = localhost
 smtpd_listen = 127.0.0.1:2525
+submission_listen = 127.0.0.1:2587
+submissions_listen = 127.0.0.1:2465
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("config -n on the embedded default (-want +got):\n%s", diff)

@@ -32,6 +32,8 @@ func enumValues(name string) []string {
 	switch name {
 	case "mynetworks_style":
 		return []string{"host", "subnet", "class"}
+	case "smtpd_tls_security_level":
+		return []string{"none", "may", "encrypt"}
 	}
 	return nil
 }
