@@ -67,7 +67,12 @@ func (ss *session) begin() (Message, *smtp.Reply) {
 		ss.reset()
 		return nil, ss.errorReply("begin", err)
 	}
-	ss.srv.cfg.Log.Event(msg.ID(), "client=%s", ss.name)
+	if ss.client.AuthUser != "" {
+		// Postfix's words, so that log tools find the account.
+		ss.srv.cfg.Log.Event(msg.ID(), "client=%s, sasl_method=%s, sasl_username=%s", ss.name, ss.mech, logSafe(ss.client.AuthUser))
+	} else {
+		ss.srv.cfg.Log.Event(msg.ID(), "client=%s", ss.name)
+	}
 	return msg, nil
 }
 

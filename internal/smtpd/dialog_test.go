@@ -65,6 +65,11 @@ func baseConfig() Config {
 
 func startServer(t *testing.T, cfg Config, policy *fakePolicy, sink *fakeSink) *testServer {
 	t.Helper()
+	return startServerPort(t, cfg, policy, sink, PortSMTP)
+}
+
+func startServerPort(t *testing.T, cfg Config, policy *fakePolicy, sink *fakeSink, port Port) *testServer {
+	t.Helper()
 	ts := &testServer{policy: policy, sink: sink, log: &logBuffer{}, done: make(chan error, 1)}
 	ts.log.h = maillog.NewHandler(ts.log, "mx", slog.LevelInfo)
 	cfg.Log = maillog.New(slog.New(ts.log.h))
@@ -74,7 +79,7 @@ func startServer(t *testing.T, cfg Config, policy *fakePolicy, sink *fakeSink) *
 		t.Fatal(err)
 	}
 	ts.addr = ln.Addr().String()
-	go func() { ts.done <- ts.srv.Serve(ln) }()
+	go func() { ts.done <- ts.srv.ServePort(ln, port) }()
 	t.Cleanup(func() { ts.stop(t) })
 	return ts
 }
@@ -203,6 +208,15 @@ func applySetting(t *testing.T, cfg *Config, p *fakePolicy, s *fakeSink, setting
 		p.trusted = true
 	case "nospace":
 		s.noSpace = true
+	case "auth": // AUTH on port 25, in plain text
+		cfg.Auth, cfg.AuthOnSMTP, cfg.Senders = &fakeAuth{}, true, fakeSenders{}
+	case "authonly":
+		cfg.TLSAuthOnly = true
+	case "authlimit":
+		cfg.AuthFailureLimit = n
+	case "tlslevel":
+		cfg.TLSLevel = value
+	case "port": // read by runDialog
 	default:
 		t.Fatalf("unknown setting %q", setting)
 	}
@@ -216,7 +230,16 @@ func runDialog(t *testing.T, file string) {
 			applySetting(t, &cfg, policy, sink, l.text)
 		}
 	}
-	ts := startServer(t, cfg, policy, sink)
+	port := PortSMTP
+	for _, l := range lines {
+		if l.kind == "set" && l.text == "port=submission" {
+			port = PortSubmission
+		}
+		if l.kind == "set" && l.text == "port=smtp-noauth" {
+			cfg.AuthOnSMTP = false
+		}
+	}
+	ts := startServerPort(t, cfg, policy, sink, port)
 	conn, r := ts.dial(t)
 	var pending []byte
 	for _, l := range lines {

@@ -131,3 +131,37 @@ func (m *fakeMessage) Abort() {
 	m.sink.open--
 	m.sink.aborted++
 }
+
+// fakeAuth knows toto with password "secret" and counts its calls.
+type fakeAuth struct {
+	mu    sync.Mutex
+	calls int
+	fail  bool // every call errs
+}
+
+func (a *fakeAuth) Authenticate(_ context.Context, name, password string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	if a.fail {
+		return false, errors.New("store closed")
+	}
+	return name == "toto" && password == "secret", nil
+}
+
+func (a *fakeAuth) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls
+}
+
+// fakeSenders lets an account use the addresses whose local part is its
+// name.
+type fakeSenders struct{}
+
+func (fakeSenders) SenderOwned(_ context.Context, c *envelope.Client, sender string) *smtp.Reply {
+	if local, _, _ := strings.Cut(sender, "@"); local == c.AuthUser {
+		return nil
+	}
+	return smtp.NewReply(553, "5.7.1", "<"+sender+">: Sender address rejected: not owned by user "+c.AuthUser)
+}

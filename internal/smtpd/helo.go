@@ -22,14 +22,14 @@ func (ss *session) ehloCmd(arg string) {
 		return
 	}
 	ss.ehlo = true
-	ss.client.Protocol = "ESMTP"
+	ss.client.Protocol = ss.protocol()
 	size := "SIZE"
 	if m := ss.srv.cfg.MaxMessageSize; m > 0 {
 		size += " " + strconv.FormatInt(m, 10) // RFC 1870 §4
 	}
 	// No enhanced code here: the lines are keywords (RFC 5321 §4.1.1.1)
 	// and RFC 2034 §3 applies from the next reply on.
-	ss.reply(&smtp.Reply{Code: 250, Lines: []string{
+	lines := []string{
 		ss.srv.cfg.Hostname,
 		"PIPELINING",          // RFC 2920
 		size,                  // RFC 1870
@@ -39,7 +39,14 @@ func (ss *session) ehloCmd(arg string) {
 		"DSN",                 // RFC 3461
 		"CHUNKING",            // RFC 3030
 		"BINARYMIME",          // RFC 3030
-	}})
+	}
+	if ss.tlsOffered() {
+		lines = append(lines, "STARTTLS") // RFC 3207 §4; not again under TLS (§4.2)
+	}
+	if ss.authOffered() {
+		lines = append(lines, authKeyword()) // RFC 4954 §3
+	}
+	ss.reply(&smtp.Reply{Code: 250, Lines: lines})
 }
 
 // greet checks the HELO or EHLO argument and resets the session: RFC 5321

@@ -30,6 +30,12 @@ func (ss *session) mail(arg string) {
 	case ss.tx != nil:
 		ss.reply(smtp.NewReply(503, "5.5.1", "Error: nested MAIL command"))
 		return
+	case ss.tlsRequired(): // RFC 3207 §4
+		ss.reply(smtp.NewReply(530, "5.7.0", "Must issue a STARTTLS command first"))
+		return
+	case ss.authEnabled() && ss.port != PortSMTP && ss.client.AuthUser == "": // RFC 6409 §4.3
+		ss.reply(smtp.NewReply(530, "5.7.0", "Authentication required"))
+		return
 	}
 	path, params, err := smtp.ParsePathArg(arg, "FROM")
 	if err != nil {
@@ -51,12 +57,28 @@ func (ss *session) mail(arg string) {
 		return
 	}
 	env.Sender = sender.String()
+	if r := ss.senderOwned(env); r != nil {
+		ss.srv.cfg.Log.Event("NOQUEUE", "reject: MAIL from %s: %s; from=<%s> proto=%s helo=<%s>",
+			ss.name, r.Error(), env.Sender, env.Client.Protocol, ss.client.Helo)
+		ss.reply(r)
+		return
+	}
 	if env.SMTPUTF8 {
 		// RFC 6531 §3.7.3: ESMTP becomes UTF8SMTP, ESMTPS UTF8SMTPS...
 		env.Client.Protocol = "UTF8" + strings.TrimPrefix(env.Client.Protocol, "E")
 	}
 	ss.tx = &transaction{env: env}
 	ss.reply(smtp.NewReply(250, "2.1.0", "Ok"))
+}
+
+// senderOwned asks Senders whether an authenticated client may use the
+// sender of env (RFC 6409 §6.1: the submission server may check it). The
+// null sender is left alone, as Postfix leaves it.
+func (ss *session) senderOwned(env *envelope.Envelope) *smtp.Reply {
+	if env.Client.AuthUser == "" || env.Sender == "" || ss.srv.cfg.Senders == nil {
+		return nil
+	}
+	return ss.srv.cfg.Senders.SenderOwned(ss.ctx, &env.Client, env.Sender)
 }
 
 // addressError is the reply to an address that does not parse: RFC 6531

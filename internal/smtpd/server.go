@@ -1,15 +1,22 @@
 // Package smtpd runs SMTP server sessions (RFC 5321 §4.1, §4.2, §4.3) with
 // the extensions facteur announces: PIPELINING (RFC 2920), SIZE (RFC 1870),
 // 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034, codes of RFC 3463),
-// SMTPUTF8 (RFC 6531), DSN (RFC 3461), CHUNKING and BINARYMIME (RFC 3030).
+// SMTPUTF8 (RFC 6531), DSN (RFC 3461), CHUNKING and BINARYMIME (RFC 3030),
+// STARTTLS (RFC 3207) and AUTH (RFC 4954, with PLAIN and LOGIN from
+// internal/sasl). The same server runs message submission (RFC 6409, port
+// 587) and submission over implicit TLS (RFC 8314, port 465), where AUTH is
+// required before MAIL.
 //
 // A session decodes commands, checks state and limits, and asks its
-// Policy for every decision about clients and recipients; accepted
-// messages go to its Sink (cleanup and the queue, wired by cmd/facteur).
+// Policy for every decision about clients and recipients, its
+// Authenticator for credentials and its Senders for the addresses an
+// authenticated client may use; accepted messages go to its Sink (cleanup
+// and the queue, wired by cmd/facteur).
 package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -30,6 +37,18 @@ type Policy interface {
 	Recipient(ctx context.Context, client *envelope.Client, rcpt address.Address) ([]*envelope.Recipient, *smtp.Reply)
 	Verify(ctx context.Context, client *envelope.Client, arg string) *smtp.Reply
 	Expand(ctx context.Context, client *envelope.Client, arg string) *smtp.Reply
+}
+
+// Authenticator checks credentials. An unknown user must cost the same
+// time as a wrong password, and both give false with a nil error.
+type Authenticator interface {
+	Authenticate(ctx context.Context, name, password string) (bool, error)
+}
+
+// Senders decides which sender addresses an authenticated client may use
+// (Postfix's reject_sender_login_mismatch). A nil reply means yes.
+type Senders interface {
+	SenderOwned(ctx context.Context, client *envelope.Client, sender string) *smtp.Reply
 }
 
 // Sink takes accepted messages: cleanup and the queue.
@@ -82,13 +101,62 @@ type Config struct {
 	PeernameTimeout time.Duration
 	Log             *maillog.Logger // nil discards
 	Debug           *slog.Logger    // nil discards
+
+	// TLS serves STARTTLS and implicit TLS; nil offers neither.
+	TLS *tls.Config
+	// TLSLevel is smtpd_tls_security_level: TLSNone, TLSMay (the default
+	// with TLS set) or TLSEncrypt, for the SMTP and submission ports.
+	TLSLevel string
+	// TLSAuthOnly is smtpd_tls_auth_only: AUTH only after STARTTLS.
+	TLSAuthOnly bool
+	// AuthOnSMTP is smtpd_sasl_auth_enable: AUTH on the SMTP port too;
+	// submission and submissions always offer it.
+	AuthOnSMTP bool
+	// Auth checks credentials; nil offers AUTH nowhere.
+	Auth Authenticator
+	// AuthFailureLimit failed AUTH attempts from one address within
+	// AuthFailureWindow get 421 4.7.0; 0 means 10 in 300s.
+	AuthFailureLimit  int
+	AuthFailureWindow time.Duration
+	// AuthFailureDelay is paused before each 535, times the address's
+	// failures in the window; 0 means no pause.
+	AuthFailureDelay time.Duration
+	// Senders checks MAIL FROM of authenticated clients; nil allows any.
+	Senders Senders
 }
+
+// The values of Config.TLSLevel.
+const (
+	TLSNone    = "none"
+	TLSMay     = "may"
+	TLSEncrypt = "encrypt"
+)
+
+// Port is the kind of listener a session came from.
+type Port int
+
+const (
+	// PortSMTP is port 25: STARTTLS by TLSLevel, AUTH with AuthOnSMTP.
+	PortSMTP Port = iota
+	// PortSubmission is port 587 (RFC 6409): STARTTLS by TLSLevel, AUTH
+	// required before MAIL.
+	PortSubmission
+	// PortSubmissions is port 465 (RFC 8314 §3.3): TLS from the first
+	// octet, AUTH required before MAIL.
+	PortSubmissions
+	// portLocal is ServeConn's session on standard input and output:
+	// neither TLS nor AUTH.
+	portLocal
+)
 
 // Postfix's defaults for the parameters whose zero value is no use.
 const (
 	defaultMaxRecipients  = 1000
 	defaultTimeout        = 300 * time.Second
 	defaultHardErrorLimit = 20
+
+	defaultAuthFailureLimit  = 10
+	defaultAuthFailureWindow = 300 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -109,6 +177,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.HardErrorLimit <= 0 {
 		c.HardErrorLimit = defaultHardErrorLimit
+	}
+	if c.AuthFailureLimit <= 0 {
+		c.AuthFailureLimit = defaultAuthFailureLimit
+	}
+	if c.AuthFailureWindow <= 0 {
+		c.AuthFailureWindow = defaultAuthFailureWindow
+	}
+	if c.TLSLevel == "" {
+		c.TLSLevel = TLSMay
 	}
 	if c.Log == nil {
 		c.Log = maillog.New(nil)
@@ -134,6 +211,10 @@ type Server struct {
 	sessions  map[*session]struct{}
 	perClient map[netip.Addr]int
 	wg        sync.WaitGroup
+
+	failures *failureLimiter
+	// sleep pauses before a failed AUTH's reply; tests replace it.
+	sleep func(ctx context.Context, d time.Duration)
 }
 
 // NewServer returns a server with cfg, asking p and handing mail to s.
@@ -145,6 +226,8 @@ func NewServer(cfg Config, p Policy, s Sink) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perClient: make(map[netip.Addr]int),
+		failures:  newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, time.Now),
+		sleep:     sleepCtx,
 	}
 }
 
@@ -157,6 +240,16 @@ var ErrServerClosed = errors.New("smtpd: server closed")
 // is logged and retried after a pause, so that the server never stops
 // taking mail while its listener stays bound.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServePort(ln, PortSMTP)
+}
+
+// ServePort is Serve for a listener of kind p. Submissions needs
+// Config.TLS, and both submission ports need Config.Auth.
+func (s *Server) ServePort(ln net.Listener, p Port) error {
+	if (p == PortSubmissions && s.cfg.TLS == nil) || (p != PortSMTP && s.cfg.Auth == nil) {
+		ln.Close()
+		return errors.New("smtpd: a submission listener needs TLS and an authenticator")
+	}
 	if !s.track(ln) {
 		ln.Close()
 		return ErrServerClosed
@@ -184,7 +277,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveLimited(conn)
+			s.serveLimited(conn, p)
 		}()
 	}
 }
@@ -248,11 +341,11 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) {
 		return
 	}
 	defer s.wg.Done()
-	s.run(ctx, conn)
+	s.run(ctx, conn, portLocal)
 }
 
 // serveLimited enforces ConnLimitPerClient, then runs the session.
-func (s *Server) serveLimited(conn net.Conn) {
+func (s *Server) serveLimited(conn net.Conn, p Port) {
 	addr := remoteAddr(conn)
 	if s.cfg.ConnLimitPerClient > 0 && addr.IsValid() && !s.policy.ClientTrusted(addr) {
 		if !s.acquire(addr) {
@@ -262,7 +355,7 @@ func (s *Server) serveLimited(conn net.Conn) {
 		}
 		defer s.release(addr)
 	}
-	s.run(context.Background(), conn)
+	s.run(context.Background(), conn, p)
 }
 
 func (s *Server) acquire(addr netip.Addr) bool {

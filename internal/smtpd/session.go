@@ -25,7 +25,11 @@ const writeBufferSize = 1024
 // session is one SMTP connection.
 type session struct {
 	srv    *Server
-	conn   net.Conn
+	raw    net.Conn // the TCP connection, under TLS when there is TLS
+	conn   net.Conn // what r and w use: raw or TLS, with the timeouts
+	port   Port
+	tls    bool   // TLS is on: after STARTTLS, or from the start on submissions
+	mech   string // the SASL mechanism that authenticated the client
 	r      *smtp.Reader
 	w      *bufio.Writer
 	ctx    context.Context
@@ -49,9 +53,9 @@ type session struct {
 }
 
 // run is a session from greeting to close.
-func (s *Server) run(ctx context.Context, conn net.Conn) {
+func (s *Server) run(ctx context.Context, conn net.Conn, port Port) {
 	ctx, cancel := context.WithCancel(ctx)
-	ss := &session{srv: s, cancel: cancel, ctx: ctx}
+	ss := &session{srv: s, cancel: cancel, ctx: ctx, raw: conn, port: port}
 	ss.conn = timeoutConn{Conn: conn, ss: ss}
 	ss.r = smtp.NewReader(ss.conn)
 	ss.w = bufio.NewWriterSize(ss.conn, writeBufferSize)
@@ -73,6 +77,9 @@ func (s *Server) run(ctx context.Context, conn net.Conn) {
 	ss.name = clientName(ss.client.Name, ss.client.Addr)
 	s.cfg.Log.Event("", "connect from %s", ss.name)
 	ss.client.Local = s.policy.ClientTrusted(ss.client.Addr)
+	if port == PortSubmissions && !ss.handshake() {
+		return
+	}
 	ss.reply(&smtp.Reply{Code: 220, Lines: []string{s.cfg.Banner}})
 	ss.loop()
 	if ss.tx != nil {
@@ -289,7 +296,11 @@ func handler(verb string) func(*session, string) {
 		return (*session).expn
 	case "HELP":
 		return (*session).help
-	case "STARTTLS", "AUTH", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD":
+	case "STARTTLS":
+		return (*session).starttls
+	case "AUTH":
+		return (*session).auth
+	case "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD":
 		return (*session).notImplemented
 	}
 	return nil
@@ -303,7 +314,7 @@ type counters struct {
 	ok, total [len(counterNames)]int
 }
 
-var counterNames = [...]string{"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy", "expn", "help", "quit", "unknown"}
+var counterNames = [...]string{"helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy", "expn", "help", "quit", "unknown"}
 
 // add counts a command; one without a counter of its own counts as
 // "unknown", so that commands= stays the sum of them all.
@@ -358,5 +369,5 @@ func (ss *session) kick(hard bool) {
 		ss.cancel()
 	}
 	ss.kicked.Store(true)
-	ss.conn.SetReadDeadline(time.Now())
+	ss.raw.SetReadDeadline(time.Now())
 }

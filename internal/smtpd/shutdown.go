@@ -43,7 +43,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-time.After(forceGrace):
-		s.forEachSession(func(ss *session) { ss.conn.Close() })
+		s.forEachSession(func(ss *session) { ss.raw.Close() })
 		<-done
 	}
 	return ctx.Err()

@@ -30,7 +30,7 @@ func (ss *session) quit(arg string) {
 // help lists the commands (RFC 5321 §4.1.1.8).
 func (ss *session) help(string) {
 	ss.reply(&smtp.Reply{Code: 214, Enhanced: "2.0.0", Lines: []string{
-		"Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY EXPN HELP",
+		"Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY EXPN HELP",
 		"A transaction: EHLO, MAIL FROM:<sender>, RCPT TO:<recipient>, DATA",
 		"See RFC 5321",
 	}})
