@@ -6,6 +6,10 @@
 //     hops than hopcount_limit is refused (RFC 5321 §6.3, loop detection);
 //   - a local or authenticated submission gets the Message-ID and Date it
 //     lacks (RFC 5322 §3.6.1, §3.6.4; RFC 6409 §8.2, §8.3);
+//   - an authenticated client's From addresses must be its own (RFC 6409
+//     §6.1 lets the submission server check them): cleanup sees the
+//     header as it streams by, asks Senders, and a refusal is the reply
+//     that Commit returns, so that smtpd gives it at the end of DATA;
 //   - the message size is counted as queued.
 //
 // The message streams through: only the header is held in memory, and at
@@ -20,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/mail"
 	"time"
 
 	"facteur/internal/envelope"
@@ -52,6 +57,18 @@ type Options struct {
 	HeaderLimit int
 	Now         func() time.Time
 	Log         *maillog.Logger
+	// HideClient is smtpd_received_hide_client: Received leaves out the
+	// name and address of an authenticated client.
+	HideClient bool
+	// Senders checks each From address of an authenticated client's
+	// message; nil checks nothing.
+	Senders Senders
+}
+
+// Senders decides whether an authenticated client may use an address as
+// its own. A nil reply means yes. policy.Policy satisfies it.
+type Senders interface {
+	SenderOwned(ctx context.Context, client *envelope.Client, sender string) *smtp.Reply
 }
 
 // Cleanup turns received messages into queue files.
@@ -90,13 +107,14 @@ func (c *Cleanup) Begin(ctx context.Context, env *envelope.Envelope) (*Message, 
 	if env.ID == "" {
 		env.ID = qf.ID()
 	}
-	return &Message{c: c, env: env, qf: qf, inHeader: true, scan: headerScanner{limit: c.opt.HeaderLimit}}, nil
+	return &Message{c: c, ctx: ctx, env: env, qf: qf, inHeader: true, scan: headerScanner{limit: c.opt.HeaderLimit}}, nil
 }
 
 // Message is one message passing through cleanup. It is used by one
 // goroutine.
 type Message struct {
 	c    *Cleanup
+	ctx  context.Context // Begin's, for the Senders check
 	env  *envelope.Envelope
 	qf   QueueFile
 	scan headerScanner
@@ -198,7 +216,30 @@ func randomToken() string {
 // errDone is returned by Write and Commit after Commit or Abort.
 var errDone = errors.New("message already committed or aborted")
 
-// refused reports whether the message was refused for too many hops.
+// checkFrom asks Senders about each address of the From fields of an
+// authenticated client's message (RFC 5322 §3.6.2). A From that does not
+// parse cannot be shown to be the client's own and is refused too.
+func (m *Message) checkFrom(from []string) *smtp.Reply {
+	c := &m.env.Client
+	if c.AuthUser == "" || m.c.opt.Senders == nil {
+		return nil
+	}
+	for _, v := range from {
+		list, err := mail.ParseAddressList(v)
+		if err != nil {
+			return smtp.NewReply(553, "5.7.1", "Sender address rejected: From header does not parse, not owned by user "+clean(c.AuthUser))
+		}
+		for _, a := range list {
+			if r := m.c.opt.Senders.SenderOwned(m.ctx, c, a.Address); r != nil {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// refused reports whether the message was refused (too many hops, a From
+// not the client's own).
 func (m *Message) refused() bool {
 	var r *smtp.Reply
 	return errors.As(m.err, &r)
@@ -219,8 +260,16 @@ func (m *Message) endHeader(n int, atEOF bool) error {
 			info.received, m.c.opt.HopLimit, m.env.Sender)
 		return m.fail(smtp.NewReply(554, "5.4.6", "Error: too many hops"))
 	}
+	if r := m.checkFrom(info.from); r != nil {
+		m.c.log.Event(m.env.ID, "reject: header From: %s; from=<%s> sasl_username=%s", r.Error(), m.env.Sender, clean(m.env.Client.AuthUser))
+		return m.fail(r)
+	}
 	now := m.c.opt.Now()
-	out := []byte(Received(m.env, m.c.opt.Hostname, now))
+	renv := m.env
+	if m.c.opt.HideClient && renv.Client.AuthUser != "" {
+		renv = hideClient(renv)
+	}
+	out := []byte(Received(renv, m.c.opt.Hostname, now))
 	out = append(out, hdr...)
 	if len(hdr) > 0 && hdr[len(hdr)-1] != '\n' {
 		out = append(out, "\r\n"...) // header-only message without a final line ending
@@ -242,12 +291,13 @@ func (m *Message) endHeader(n int, atEOF bool) error {
 // (RFC 6409 §8.2, §8.3) and logs the message ID as Postfix's cleanup does.
 func (m *Message) addFields(out []byte, info headerInfo, now time.Time) []byte {
 	id := info.messageID
-	if !info.hasMsgID && m.env.Client.Local {
+	local := m.env.Client.Local || m.env.Client.AuthUser != ""
+	if !info.hasMsgID && local {
 		// RFC 5322 §3.6.4: unique, with a domain on the right.
 		id = "<" + m.env.ID + "." + randomToken() + "@" + clean(m.c.opt.Hostname) + ">"
 		out = append(out, "Message-ID: "+id+"\r\n"...)
 	}
-	if !info.hasDate && m.env.Client.Local {
+	if !info.hasDate && local {
 		// RFC 5322 §3.6.1: the origination date is required.
 		out = append(out, "Date: "+now.Format(DateLayout)+"\r\n"...)
 	}

@@ -104,6 +104,7 @@ type headerInfo struct {
 	messageID string // Message-ID value, unfolded and trimmed; "" when absent
 	hasMsgID  bool
 	hasDate   bool
+	from      []string // From values, unfolded
 }
 
 // parseHeader reads the fields of hdr, a header as found by headerScanner.
@@ -122,6 +123,8 @@ func parseHeader(hdr []byte) headerInfo {
 			}
 		case "date":
 			info.hasDate = true
+		case "from":
+			info.from = append(info.from, strings.TrimSpace(string(value)))
 		}
 		name, value = "", nil
 	}

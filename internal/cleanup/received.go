@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"facteur/internal/envelope"
+	"facteur/internal/tlsconf"
 )
 
 // DateLayout is the RFC 5322 §3.3 date-time as facteur writes it, with the
@@ -41,6 +42,9 @@ func Received(env *envelope.Envelope, hostname string, now time.Time) string {
 			comment += ", from user " + clean(c.AuthUser)
 		}
 		lines = append(lines, "Received: by "+clean(hostname)+" ("+comment+")")
+		if t := tlsComment(c.TLS); t != "" {
+			lines = append(lines, "\t"+t)
+		}
 		by = "\t" + withID(c.Protocol, env.ID)
 	}
 	date := now.Format(DateLayout)
@@ -91,21 +95,24 @@ func addrLiteral(c envelope.Client) string {
 }
 
 // tlsComment turns envelope.Client.TLS ("TLS1.3 TLS_AES_128_GCM_SHA256")
-// into Postfix's "(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256)".
+// into Postfix's "(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256
+// (128/128 bits))", the bits when tlsconf knows the cipher.
 func tlsComment(tls string) string {
-	f := strings.Fields(clean(tls))
-	if len(f) == 0 {
+	s := tlsconf.CommentFor(strings.Join(strings.Fields(clean(tls)), " "))
+	if s == "" {
 		return ""
 	}
-	version := f[0]
-	if v, ok := strings.CutPrefix(version, "TLS"); ok && !strings.HasPrefix(v, "v") {
-		version = "TLSv" + v
-	}
-	s := "(using " + version
-	if len(f) > 1 {
-		s += " with cipher " + strings.Join(f[1:], " ")
-	}
-	return s + ")"
+	return "(" + s + ")"
+}
+
+// hideClient is the envelope as Received shows it when the client's name
+// and address stay private (smtpd_received_hide_client): an authenticated
+// client's trace field keeps only the by clause, the protocol and the TLS
+// comment.
+func hideClient(env *envelope.Envelope) *envelope.Envelope {
+	e := *env
+	e.Client = envelope.Client{Protocol: env.Client.Protocol, TLS: env.Client.TLS}
+	return &e
 }
 
 // clean makes client-supplied text safe inside a header field: no line

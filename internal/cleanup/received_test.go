@@ -51,6 +51,9 @@ func TestReceivedGolden(t *testing.T) {
 		{"one_rcpt_expanded", envelope.Envelope{ID: "3C3C3C3C3C", Recipients: []*envelope.Recipient{
 			{Addr: "team@example.org", Dest: "alice"}, {Addr: "team@example.org", Dest: "bob"}},
 			Client: envelope.Client{Helo: "mail.example.com", Addr: netip.MustParseAddr("192.0.2.1"), Protocol: "ESMTP"}}, now},
+		{"hidden_client", *hideClient(&envelope.Envelope{ID: "4D4D4D4D4D", Recipients: rcpts("x@example.org"),
+			Client: envelope.Client{Helo: "laptop", Addr: netip.MustParseAddr("198.51.100.4"),
+				Protocol: "ESMTPSA", TLS: "TLS1.3 TLS_AES_128_GCM_SHA256", AuthUser: "alice", Local: true}}), now},
 		{"local_no_rcpt_user", envelope.Envelope{ID: "0000000002", Recipients: rcpts("a@localhost", "b@localhost"),
 			Client: envelope.Client{Protocol: "local", Local: true}}, now},
 	}
@@ -95,8 +98,10 @@ func checkField(t *testing.T, f string) {
 
 func TestTLSComment(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"TLS1.3 TLS_AES_256_GCM_SHA384", "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)"},
-		{"TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256", "(using TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256)"},
+		{"TLS1.3 TLS_AES_256_GCM_SHA384", "(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))"},
+		{"TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256", "(using TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256 (128/128 bits))"},
+		{"TLS1.2 NEW-CIPHER", "(using TLSv1.2 with cipher NEW-CIPHER)"},
+		{"TLS1.3 evil)\r\nX: y", "(using TLSv1.3 with cipher evil???X:)"},
 		{"TLS1.3", "(using TLSv1.3)"},
 		{"  ", ""},
 		{"", ""},
