@@ -55,12 +55,13 @@ func commands() []command {
 		{"user", "manage accounts: user add|del|passwd|list", runUser},
 		{"mailbox", "look into mailboxes: mailbox list|cat|count", runMailbox},
 		{"queue", "look into and control the queue: queue list|show|flush|delete|hold|release|requeue", runQueue},
+		{"sendmail", "submit a message as Postfix's sendmail(1) does (also run as sendmail or mailq)", runSendmail},
 	}
 }
 
 func main() {
 	env := &cmdEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
-	os.Exit(run(env, os.Args[1:]))
+	os.Exit(run(env, append(argv0Args(os.Args[0]), os.Args[1:]...)))
 }
 
 func run(env *cmdEnv, args []string) int {
