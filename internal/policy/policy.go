@@ -5,7 +5,9 @@
 // relay_domains, everything else), smtpd_relay_restrictions with
 // permit_mynetworks, permit_sasl_authenticated and reject_unauth_destination,
 // virtual_alias_maps, alias_maps, local_recipient_maps and
-// virtual_mailbox_maps. It also answers VRFY and EXPN (RFC 5321 §3.5).
+// virtual_mailbox_maps. It also answers VRFY and EXPN (RFC 5321 §3.5), and
+// which sender addresses an authenticated account owns
+// (reject_sender_login_mismatch, smtpd_sender_login_maps).
 //
 // Postmaster always exists (RFC 5321 §4.5.1). Refusals carry the enhanced
 // status codes of RFC 3463; soft_bounce turns every permanent refusal into
@@ -71,6 +73,9 @@ type Config struct {
 	Users          Users
 	Aliases        AliasMap
 	VirtualAliases Table
+	// SenderLogins is smtpd_sender_login_maps: extra sender addresses of
+	// authenticated accounts (see SenderOwned).
+	SenderLogins Table
 }
 
 // Policy answers RCPT, VRFY and EXPN. It is safe for concurrent use: it
