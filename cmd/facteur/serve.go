@@ -25,6 +25,7 @@ import (
 	"facteur/internal/queue"
 	"facteur/internal/smtpd"
 	"facteur/internal/store"
+	"facteur/internal/tlsconf"
 )
 
 func runServe(env *cmdEnv, args []string) error {
@@ -72,7 +73,9 @@ type server struct {
 	pol   *policy.Policy
 	out   *smtpout.Client
 	smtpd *smtpd.Server
+	certs *tlsconf.Certs
 	lns   []net.Listener
+	ports map[net.Listener]listenParam // what each of lns serves
 	lock  *os.File
 }
 
@@ -108,15 +111,8 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 			s.debug.Error("queue manager stopped", "err", err)
 		}
 	}()
-	for _, ln := range s.lns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.smtpd.Serve(ln); !errors.Is(err, smtpd.ErrServerClosed) {
-				s.log.Service("master").Warn("SMTP listener %s stopped: %v", ln.Addr(), err)
-			}
-		}()
-	}
+	wg.Go(func() { s.reloadOnHUP(runCtx) })
+	s.serveSMTP(&wg)
 
 	<-ctx.Done()
 	s.log.Service("master").Event("", "terminating on signal")
@@ -151,12 +147,17 @@ func (s *server) open(ctx context.Context) error {
 	if err := s.ensurePostmaster(ctx, aliases); err != nil {
 		return err
 	}
+	if err := s.loadCerts(); err != nil {
+		return err
+	}
 	cl := cleanup.New(queueAdapter{s.q}, cleanup.Options{
 		Hostname: cfg.Get("myhostname"),
 		HopLimit: int(cfg.Int("hopcount_limit")),
 
 		HeaderLimit: int(cfg.Int("header_size_limit")),
 		Log:         s.log.Service("cleanup"),
+		HideClient:  cfg.Bool("smtpd_received_hide_client"),
+		Senders:     pol,
 	})
 	s.smtpd = smtpd.NewServer(s.smtpdConfig(), pol, sinkAdapter{q: s.q, c: cl})
 	if err := s.listen(); err != nil {
@@ -186,7 +187,7 @@ func (s *server) queueOptions() queue.Options {
 
 func (s *server) smtpdConfig() smtpd.Config {
 	cfg := s.cfg
-	return smtpd.Config{
+	c := smtpd.Config{
 		Hostname:           cfg.Get("myhostname"),
 		Banner:             cfg.Get("smtpd_banner"),
 		MaxMessageSize:     cfg.Int("message_size_limit"),
@@ -202,6 +203,8 @@ func (s *server) smtpdConfig() smtpd.Config {
 		Log:                s.log.Service("smtpd"),
 		Debug:              s.debug,
 	}
+	s.smtpdSecurity(&c)
+	return c
 }
 
 // policy builds the recipient policy from the configuration.
@@ -239,6 +242,13 @@ func (s *server) policy() (*policy.Policy, *config.Aliases, error) {
 			return nil, nil, fmt.Errorf("virtual_alias_maps: %w", err)
 		}
 		pc.VirtualAliases = t
+	}
+	if maps := specs(cfg, "smtpd_sender_login_maps"); len(maps) > 0 {
+		t, err := config.OpenTables(maps)
+		if err != nil {
+			return nil, nil, fmt.Errorf("smtpd_sender_login_maps: %w", err)
+		}
+		pc.SenderLogins = t
 	}
 	return policy.New(pc), aliases, nil
 }
@@ -280,26 +290,8 @@ func (s *server) localTransport() queue.Transport {
 	return local.New(s.st, opt)
 }
 
-func (s *server) listen() error {
-	for _, addr := range s.cfg.List("smtpd_listen") {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("smtpd_listen: %w", err)
-		}
-		s.lns = append(s.lns, ln)
-	}
-	return nil
-}
-
 func (s *server) announce(env *cmdEnv) {
-	var addrs []string
-	for _, ln := range s.lns {
-		addrs = append(addrs, ln.Addr().String())
-	}
-	where := "no SMTP listener (smtpd_listen is empty)"
-	if len(addrs) > 0 {
-		where = "SMTP on " + strings.Join(addrs, ", ")
-	}
+	where := s.where()
 	conf := s.cfg.Path()
 	if conf == "" {
 		conf = "the embedded default configuration"
