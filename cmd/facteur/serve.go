@@ -92,9 +92,14 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 		s.close()
 		return fmt.Errorf("control socket: %w", err)
 	}
+	var wg sync.WaitGroup
+	if err := s.startPickup(runCtx, &wg, ctlSrv); err != nil {
+		ctlSrv.Close()
+		s.close()
+		return err
+	}
 	s.announce(env)
 
-	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := ctlSrv.Serve(runCtx); err != nil {
 			s.debug.Error("control socket stopped", "err", err)

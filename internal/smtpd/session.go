@@ -76,7 +76,9 @@ func (s *Server) run(ctx context.Context, conn net.Conn, port Port) {
 	ss.client.Name = s.peerName(ctx, ss.client.Addr)
 	ss.name = clientName(ss.client.Name, ss.client.Addr)
 	s.cfg.Log.Event("", "connect from %s", ss.name)
-	ss.client.Local = s.policy.ClientTrusted(ss.client.Addr)
+	// A session without a network address is ServeConn's: a local program
+	// (sendmail -bs), trusted as mynetworks is.
+	ss.client.Local = !ss.client.Addr.IsValid() || s.policy.ClientTrusted(ss.client.Addr)
 	if port == PortSubmissions && !ss.handshake() {
 		return
 	}
