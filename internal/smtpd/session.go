@@ -154,8 +154,11 @@ func (ss *session) loop() {
 			ss.replyClose(smtp.NewReply(421, "4.3.2", ss.srv.cfg.Hostname+" Service shutting down"))
 			return
 		}
-		line, err := ss.r.ReadLine(smtp.MaxCommandLine)
+		line, err := ss.r.ReadLine(maxAuthCommand)
 		ss.idle.Store(false)
+		if err == nil && len(line) > smtp.MaxCommandLine && !isAuth(line) {
+			err = smtp.ErrLineTooLong // only AUTH may be that long
+		}
 		if err != nil && !ss.lineError(line, err) {
 			return
 		}
@@ -163,6 +166,16 @@ func (ss *session) loop() {
 			ss.command(string(line))
 		}
 	}
+}
+
+// maxAuthCommand is how long an AUTH command line may be: RFC 4954 §4
+// raises the line limit to 12288 octets for the AUTH command with its
+// initial response, and for the responses after it.
+const maxAuthCommand = len("AUTH ") + 20 + 1 + maxSASLLine
+
+// isAuth reports whether line is an AUTH command.
+func isAuth(line []byte) bool {
+	return len(line) >= 5 && strings.EqualFold(string(line[:5]), "AUTH ")
 }
 
 // lineError answers a failed command read; false ends the session.

@@ -231,6 +231,31 @@ func TestAuthLongResponse(t *testing.T) {
 	}
 }
 
+// TestAuthLongInitialResponse: RFC 4954 §4 lets the AUTH command line
+// carry up to 12288 octets of initial response; no other command gets
+// past the 2048-octet limit.
+func TestAuthLongInitialResponse(t *testing.T) {
+	cfg, auth := tlsAuthConfig(t)
+	ts := startServer(t, cfg, &fakePolicy{}, &fakeSink{})
+	c := newClient(t, ts)
+	c.ehlo()
+	c.startTLS()
+	c.ehlo()
+	// A 4,000-octet initial response is read and handed to the mechanism
+	// (which refuses it: PLAIN's fields are at most 255 octets, RFC 4616
+	// §2), not refused as a line too long.
+	resp := base64.StdEncoding.EncodeToString([]byte("\x00toto\x00" + strings.Repeat("z", 2990)))
+	c.send("AUTH PLAIN " + resp)
+	c.expect("501 5.5.2 Error: malformed authentication response")
+	if auth.count() != 0 {
+		t.Errorf("%d Authenticate calls, want 0", auth.count())
+	}
+	c.send("NOOP " + strings.Repeat("x", 3000))
+	c.expect("500 5.5.2 Error: line too long")
+	c.send("NOOP")
+	c.expect("250 2.0.0 Ok")
+}
+
 // TestAuthPlaintextRefused: on a port that requires TLS for AUTH the
 // credentials are never checked.
 func TestAuthPlaintextRefused(t *testing.T) {
