@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,26 @@ func TestOneLine(t *testing.T) {
 		if got := oneLine(in); got != want {
 			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestPasswordHashCost: the argon2id cost of new hashes comes from the
+// configuration.
+func TestPasswordHashCost(t *testing.T) {
+	path := writeConfig(t, "password_hash_time = 1", "password_hash_memory = 8388608", "password_hash_threads = 2")
+	if code, _, errs := runCmd(t, nil, "secret\n", "user", "add", "toto", "--password-stdin", "-config", path); code != 0 {
+		t.Fatalf("user add: %d %s", code, errs)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(path), "data", "store", "store.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var hash string
+	if err := db.QueryRow(`SELECT password FROM accounts WHERE name = 'toto'`).Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=8192,t=1,p=2$") {
+		t.Errorf("hash %q, want the configured cost m=8192,t=1,p=2", hash)
 	}
 }

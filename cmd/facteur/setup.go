@@ -36,7 +36,12 @@ func dataPath(cfg *config.Config, elem ...string) string {
 	return filepath.Join(append([]string{cfg.Get("data_directory")}, elem...)...)
 }
 
+// openStore opens the store with the password hash cost of the
+// configuration (new hashes only: existing ones keep theirs).
 func openStore(cfg *config.Config, opt store.Options) (*store.Store, error) {
+	opt.Argon2Time = uint32(cfg.Int("password_hash_time"))
+	opt.Argon2MemoryKiB = uint32(cfg.Int("password_hash_memory") / 1024)
+	opt.Argon2Threads = uint8(min(cfg.Int("password_hash_threads"), 255))
 	dir := dataPath(cfg, "store")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
