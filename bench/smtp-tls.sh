@@ -158,6 +158,6 @@ timeout "$TIMEOUT" "$work/tlsload" -addr "127.0.0.1:$SUBPORT" -sessions "$SESS" 
   -auth bench:benchpass -timeout "${TIMEOUT}s" -label "facteur submission auth=plain s=$SESS n=$LOGINS" || status=1
 # The cost, read from the stored hash (the store's defaults; main.cf has no parameter for it).
 cost=$(grep -a -o -h 'argon2id\$v=[0-9]*\$m=[0-9]*,t=[0-9]*,p=[0-9]*' -r "$work/data" 2>/dev/null | head -n 1 || true)
-echo "facteur submission password_hash=${cost:-unknown} (m in KiB; not a main.cf parameter)"
+echo "facteur submission password_hash=${cost:-unknown} (m in KiB; set by password_hash_time, _memory, _threads)"
 echo "postfix logins: not measured (its SASL needs Dovecot's auth service, not set up by the peers' scripts)"
 exit "$status"
