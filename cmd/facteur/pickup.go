@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"facteur/internal/address"
-	"facteur/internal/cleanup"
 	"facteur/internal/ctl"
 	"facteur/internal/envelope"
 	"facteur/internal/maildrop"
@@ -57,16 +56,10 @@ type pickup struct {
 // starts the pickup, which takes what waits in the maildrop into the queue
 // at once, then every pickupInterval and on "pickup.kick", until ctx ends.
 func (s *server) startPickup(ctx context.Context, wg *sync.WaitGroup, srv *ctl.Server) error {
-	cl := cleanup.New(queueAdapter{s.q}, cleanup.Options{
-		Hostname:    s.cfg.Get("myhostname"),
-		HopLimit:    int(s.cfg.Int("hopcount_limit")),
-		HeaderLimit: int(s.cfg.Int("header_size_limit")),
-		Log:         s.log.Service("cleanup"),
-	})
 	p := &pickup{
 		dir:   dataPath(s.cfg, "maildrop"),
 		pol:   s.pol,
-		sink:  sinkAdapter{q: s.q, c: cl},
+		sink:  s.sink,
 		smtpd: s.smtpd,
 		log:   s.log.Service("pickup"),
 		debug: s.debug,

@@ -72,6 +72,7 @@ type server struct {
 	q     *queue.Queue
 	pol   *policy.Policy
 	out   *smtpout.Client
+	sink  sinkAdapter // cleanup in front of the queue, for smtpd and the pickup
 	smtpd *smtpd.Server
 	certs *tlsconf.Certs
 	lns   []net.Listener
@@ -164,7 +165,8 @@ func (s *server) open(ctx context.Context) error {
 		HideClient:  cfg.Bool("smtpd_received_hide_client"),
 		Senders:     pol,
 	})
-	s.smtpd = smtpd.NewServer(s.smtpdConfig(), pol, sinkAdapter{q: s.q, c: cl})
+	s.sink = sinkAdapter{q: s.q, c: cl}
+	s.smtpd = smtpd.NewServer(s.smtpdConfig(), pol, s.sink)
 	if err := s.listen(); err != nil {
 		return err
 	}
