@@ -45,7 +45,7 @@ func (ss *session) auth(arg string) {
 		ss.reply(r)
 		return
 	}
-	if ss.srv.failures.blocked(ss.client.Addr) {
+	if ss.srv.failures.Blocked(ss.client.Addr) {
 		ss.tooManyFailures()
 		return
 	}
@@ -186,7 +186,7 @@ func (ss *session) check(mech string, cred sasl.Credentials, deny bool) {
 // end of the session past the limit. An unknown user and a wrong password
 // get the same reply after the same work.
 func (ss *session) authFailed(mech, user string) {
-	n := ss.srv.failures.add(ss.client.Addr)
+	n := ss.srv.failures.Add(ss.client.Addr)
 	ss.srv.cfg.Log.Warn("%s: SASL %s authentication failed: authentication failure, sasl_username=%s", ss.name, mech, logSafe(user))
 	if d := ss.srv.cfg.AuthFailureDelay; d > 0 && n > 0 {
 		if !ss.flush() {

@@ -27,6 +27,7 @@ import (
 
 	"facteur/internal/address"
 	"facteur/internal/envelope"
+	"facteur/internal/limiter"
 	"facteur/internal/maillog"
 	"facteur/internal/smtp"
 )
@@ -212,7 +213,7 @@ type Server struct {
 	perClient map[netip.Addr]int
 	wg        sync.WaitGroup
 
-	failures *failureLimiter
+	failures *limiter.Limiter
 	// sleep pauses before a failed AUTH's reply; tests replace it.
 	sleep func(ctx context.Context, d time.Duration)
 }
@@ -226,8 +227,8 @@ func NewServer(cfg Config, p Policy, s Sink) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perClient: make(map[netip.Addr]int),
-		failures:  newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, time.Now),
-		sleep:     sleepCtx,
+		failures:  limiter.New(cfg.AuthFailureLimit, cfg.AuthFailureWindow, time.Now),
+		sleep:     limiter.Sleep,
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -325,26 +324,3 @@ func TestAuthThrottle(t *testing.T) {
 	o.send("AUTH PLAIN AHRvdG8Ac2VjcmV0")
 	o.expect("235 2.7.0 Authentication successful")
 }
-
-func TestFailureLimiterWindow(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := newFailureLimiter(3, time.Minute, func() time.Time { return now })
-	a := mustAddr("192.0.2.1")
-	for i := 1; i <= 3; i++ {
-		if n := l.add(a); n != i {
-			t.Fatalf("add %d = %d", i, n)
-		}
-	}
-	if !l.blocked(a) || l.blocked(mustAddr("192.0.2.2")) {
-		t.Fatal("blocked: want the failing address only")
-	}
-	now = now.Add(61 * time.Second)
-	if l.blocked(a) {
-		t.Fatal("still blocked after the window")
-	}
-	if len(l.fails) != 0 {
-		t.Errorf("%d addresses kept after the window", len(l.fails))
-	}
-}
-
-func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
