@@ -94,6 +94,11 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 		return fmt.Errorf("control socket: %w", err)
 	}
 	var wg sync.WaitGroup
+	if err := s.startPOP3(runCtx, &wg); err != nil {
+		ctlSrv.Close()
+		s.close()
+		return err
+	}
 	if err := s.startPickup(runCtx, &wg, ctlSrv); err != nil {
 		ctlSrv.Close()
 		s.close()

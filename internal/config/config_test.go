@@ -311,6 +311,8 @@ func TestEmbeddedDefault(t *testing.T) {
 	want := `data_directory = ./facteur-data
 mydestination = localhost
 myhostname = localhost
+pop3_listen = 127.0.0.1:2110
+pop3s_listen = 127.0.0.1:2995
 smtpd_listen = 127.0.0.1:2525
 submission_listen = 127.0.0.1:2587
 submissions_listen = 127.0.0.1:2465

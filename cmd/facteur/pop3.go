@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"facteur/internal/limiter"
+	"facteur/internal/pop3d"
+	"facteur/internal/store"
+)
+
+// startPOP3 binds pop3_listen and pop3s_listen and serves POP3 on them
+// until ctx is done, in goroutines of wg. Nothing is started when both are
+// empty.
+func (s *server) startPOP3(ctx context.Context, wg *sync.WaitGroup) error {
+	cfg := s.cfg
+	var plain, implicit []net.Listener
+	closeAll := func() {
+		for _, ln := range append(plain, implicit...) {
+			ln.Close()
+		}
+	}
+	for _, p := range []struct {
+		param string
+		lns   *[]net.Listener
+	}{{"pop3_listen", &plain}, {"pop3s_listen", &implicit}} {
+		for _, addr := range cfg.List(p.param) {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("%s: %w", p.param, err)
+			}
+			*p.lns = append(*p.lns, ln)
+		}
+	}
+	if len(plain)+len(implicit) == 0 {
+		return nil
+	}
+	srv := pop3d.NewServer(pop3d.Config{
+		Hostname:              cfg.Get("myhostname"),
+		TLS:                   s.certs.Config(),
+		PlaintextLoopbackOnly: cfg.Bool("disable_plaintext_auth"),
+		Failures: limiter.New(int(cfg.Int("smtpd_auth_failure_limit")),
+			cfg.Duration("smtpd_auth_failure_window"), time.Now),
+		FailureDelay: cfg.Duration("smtpd_auth_failure_delay"),
+		Log:          s.log,
+		Debug:        s.debug,
+	}, pop3Maildrops{s.st})
+	var where []string
+	for _, ln := range plain {
+		wg.Go(func() { s.servePOP3(srv, ln, false) })
+		where = append(where, "POP3 on "+ln.Addr().String())
+	}
+	for _, ln := range implicit {
+		wg.Go(func() { s.servePOP3(srv, ln, true) })
+		where = append(where, "POP3S on "+ln.Addr().String())
+	}
+	s.log.Service("master").Event("", "%s", strings.Join(where, "; "))
+	wg.Go(func() {
+		<-ctx.Done()
+		srv.Close()
+	})
+	return nil
+}
+
+func (s *server) servePOP3(srv *pop3d.Server, ln net.Listener, implicitTLS bool) {
+	if err := srv.Serve(ln, implicitTLS); !errors.Is(err, pop3d.ErrServerClosed) {
+		s.log.Service("master").Warn("POP3 listener %s stopped: %v", ln.Addr(), err)
+	}
+}
+
+// pop3Maildrops is the store as pop3d sees it: each account's INBOX.
+type pop3Maildrops struct{ st *store.Store }
+
+// Authenticate checks the password; the store keeps account names in
+// lower case, the name the maildrop is locked under.
+func (m pop3Maildrops) Authenticate(ctx context.Context, user, password string) (string, bool, error) {
+	ok, err := m.st.Authenticate(ctx, user, password)
+	return strings.ToLower(user), ok, err
+}
+
+func (m pop3Maildrops) List(ctx context.Context, account string) (uint32, []pop3d.Message, error) {
+	boxes, err := m.st.Mailboxes(ctx, account)
+	if err != nil {
+		return 0, nil, err
+	}
+	var validity uint32
+	for _, b := range boxes {
+		if b.Name == "INBOX" {
+			validity = b.UIDValidity
+		}
+	}
+	msgs, err := m.st.Messages(ctx, account, "INBOX")
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]pop3d.Message, len(msgs))
+	for i, mi := range msgs {
+		out[i] = pop3d.Message{UID: mi.UID, Size: mi.Size}
+	}
+	return validity, out, nil
+}
+
+func (m pop3Maildrops) Open(ctx context.Context, account string, uid uint32) (io.ReadCloser, error) {
+	return m.st.OpenMessage(ctx, account, "INBOX", uid)
+}
+
+// Delete flags the messages \Deleted and expunges them, as an IMAP client
+// would; only the given UIDs are expunged.
+func (m pop3Maildrops) Delete(ctx context.Context, account string, uids []uint32) error {
+	if _, err := m.st.SetFlags(ctx, account, "INBOX", uids, store.FlagsAdd, []string{store.FlagDeleted}); err != nil {
+		return fmt.Errorf("flagging deleted messages: %w", err)
+	}
+	if _, err := m.st.Expunge(ctx, account, "INBOX", uids); err != nil {
+		return fmt.Errorf("expunging: %w", err)
+	}
+	return nil
+}
