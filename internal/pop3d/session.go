@@ -271,5 +271,9 @@ func (ss *session) quit([]string) {
 		}
 	}
 	ss.srv.cfg.Log.Event("", "logout: user=%s, client=%s, deleted=%d", ss.account, ss.name, len(uids))
+	// The update is done: the maildrop is free before the client hears
+	// so, and may log in again at once.
+	ss.srv.unlock(ss.account)
+	ss.account = ""
 	ss.ok(fmt.Sprintf("%s POP3 server signing off (%d messages deleted)", ss.srv.cfg.Hostname, len(uids)))
 }
