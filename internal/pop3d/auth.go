@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"facteur/internal/maillog"
 	"facteur/internal/sasl"
 )
 
@@ -186,7 +187,7 @@ func (ss *session) login(mech, user, password string, deny bool) {
 // past the limit. An unknown user and a wrong password get the same reply.
 func (ss *session) loginFailed(mech, user string) {
 	n := ss.srv.cfg.Failures.Add(clientAddr(ss.raw))
-	ss.srv.cfg.Log.Warn("%s authentication failed: user=%s, client=%s", mech, logSafe(user), ss.name)
+	ss.srv.cfg.Log.Warn("%s authentication failed: user=%s, client=%s", mech, maillog.Safe(user), ss.name)
 	if d := ss.srv.cfg.FailureDelay; d > 0 && n > 0 {
 		if ss.w.Flush() != nil {
 			ss.done = true
@@ -206,19 +207,4 @@ func (ss *session) tooManyFailures() {
 	ss.srv.cfg.Log.Warn("too many failed logins: client=%s", ss.name)
 	ss.fail("AUTH", "too many failed logins, try again later")
 	ss.done = true
-}
-
-// logSafe keeps a client-chosen name to one printable log line.
-func logSafe(s string) string {
-	const max = 64
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"facteur/internal/maillog"
 	"facteur/internal/sasl"
 	"facteur/internal/smtp"
 )
@@ -162,7 +163,7 @@ func (ss *session) check(mech string, cred sasl.Credentials, deny bool) {
 	ok, err := ss.srv.cfg.Auth.Authenticate(ss.ctx, cred.Username, cred.Password)
 	ok = ok && !deny
 	if err != nil {
-		ss.srv.cfg.Log.Warn("%s: SASL %s authentication failed: temporary failure, sasl_username=%s", ss.name, mech, logSafe(cred.Username))
+		ss.srv.cfg.Log.Warn("%s: SASL %s authentication failed: temporary failure, sasl_username=%s", ss.name, mech, maillog.Safe(cred.Username))
 		ss.srv.cfg.Debug.Warn("smtpd: authenticator failed", "client", ss.name, "err", err)
 		ss.reply(smtp.NewReply(454, "4.7.0", "Temporary authentication failure"))
 		return
@@ -177,7 +178,7 @@ func (ss *session) check(mech string, cred sasl.Credentials, deny bool) {
 	if ss.greeted {
 		ss.client.Protocol = ss.protocol()
 	}
-	ss.srv.cfg.Log.Event("", "%s: sasl_method=%s, sasl_username=%s", ss.name, mech, logSafe(cred.Username))
+	ss.srv.cfg.Log.Event("", "%s: sasl_method=%s, sasl_username=%s", ss.name, mech, maillog.Safe(cred.Username))
 	ss.reply(smtp.NewReply(235, "2.7.0", "Authentication successful"))
 }
 
@@ -187,7 +188,7 @@ func (ss *session) check(mech string, cred sasl.Credentials, deny bool) {
 // get the same reply after the same work.
 func (ss *session) authFailed(mech, user string) {
 	n := ss.srv.failures.Add(ss.client.Addr)
-	ss.srv.cfg.Log.Warn("%s: SASL %s authentication failed: authentication failure, sasl_username=%s", ss.name, mech, logSafe(user))
+	ss.srv.cfg.Log.Warn("%s: SASL %s authentication failed: authentication failure, sasl_username=%s", ss.name, mech, maillog.Safe(user))
 	if d := ss.srv.cfg.AuthFailureDelay; d > 0 && n > 0 {
 		if !ss.flush() {
 			return
@@ -221,19 +222,4 @@ func (ss *session) protocol() string {
 		p += "A"
 	}
 	return p
-}
-
-// logSafe keeps a client-chosen name to one printable log line.
-func logSafe(s string) string {
-	const max = 64
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
 }

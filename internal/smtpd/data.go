@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"facteur/internal/maillog"
 	"facteur/internal/smtp"
 )
 
@@ -69,7 +70,7 @@ func (ss *session) begin() (Message, *smtp.Reply) {
 	}
 	if ss.client.AuthUser != "" {
 		// Postfix's words, so that log tools find the account.
-		ss.srv.cfg.Log.Event(msg.ID(), "client=%s, sasl_method=%s, sasl_username=%s", ss.name, ss.mech, logSafe(ss.client.AuthUser))
+		ss.srv.cfg.Log.Event(msg.ID(), "client=%s, sasl_method=%s, sasl_username=%s", ss.name, ss.mech, maillog.Safe(ss.client.AuthUser))
 	} else {
 		ss.srv.cfg.Log.Event(msg.ID(), "client=%s", ss.name)
 	}
