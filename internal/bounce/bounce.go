@@ -200,9 +200,9 @@ func (n *Notifier) report(env *envelope.Envelope, delay bool, rcpts []*envelope.
 			Status:            status,
 			LastAttemptDate:   now,
 		}
-		if r.Remote {
+		if r.Reply != "" {
 			rs.RemoteMTA = remoteHost(r.Relay)
-			rs.DiagnosticCode = remoteReply(text)
+			rs.DiagnosticCode = r.Reply
 		} else if text != "" {
 			// This system decided: its own words, as Postfix's "X-Postfix;".
 			rs.DiagnosticType, rs.DiagnosticCode = "X-Facteur", text
@@ -233,18 +233,6 @@ func remoteHost(relay string) string {
 		return relay[:i]
 	}
 	return relay
-}
-
-// remoteReply is the next hop's own reply within the text logged for it,
-// "host mx[192.0.2.1] said: 550 5.1.1 ... (in reply to RCPT TO command)".
-func remoteReply(text string) string {
-	if _, after, ok := strings.Cut(text, " said: "); ok {
-		text = after
-	}
-	if i := strings.LastIndex(text, " (in reply to "); i > 0 {
-		text = text[:i]
-	}
-	return text
 }
 
 // describe names the notice in the log, as Postfix does.

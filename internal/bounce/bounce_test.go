@@ -69,11 +69,12 @@ func message(t *testing.T, sender, notice string, ret dsn.Ret) *queue.Message {
 
 var (
 	now     = time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	bounced = &envelope.Recipient{Addr: "a@remote.test", State: envelope.Bounced, Remote: true, Relay: "mx.remote.test[192.0.2.1]:25",
+	bounced = &envelope.Recipient{Addr: "a@remote.test", State: envelope.Bounced, Relay: "mx.remote.test[192.0.2.1]:25",
+		Reply:     "550 5.1.1 <a@remote.test>: no such user",
 		LastReply: "5.1.1 host mx.remote.test[192.0.2.1] said: 550 5.1.1 <a@remote.test>: no such user (in reply to RCPT TO command)",
 		ORCPT:     dsn.ORCPT{Type: "rfc822", Addr: "alias@example.org"}}
 	deferred = &envelope.Recipient{Addr: "b@remote.test", State: envelope.Deferred, LastReply: "4.4.1 connect to mx.remote.test[192.0.2.1]:25: Connection refused", Relay: "none"}
-	relayed  = &envelope.Recipient{Addr: "c@remote.test", State: envelope.Delivered, Action: "relayed", Remote: true, Relay: "mx.remote.test[192.0.2.1]:25", LastReply: "2.0.0 host mx.remote.test[192.0.2.1] said: 250 ok"}
+	relayed  = &envelope.Recipient{Addr: "c@remote.test", State: envelope.Delivered, Action: "relayed", Reply: "250 ok", Relay: "mx.remote.test[192.0.2.1]:25", LastReply: "2.0.0 host mx.remote.test[192.0.2.1] said: 250 ok"}
 )
 
 func TestNotify(t *testing.T) {

@@ -92,9 +92,10 @@ type Recipient struct {
 	LastReply string    // last result, "550 5.1.1 ..." style, for queue list and bounces
 	Attempts  int
 	// Relay is where the last attempt went, "mx.example.org[192.0.2.1]:25",
-	// "local" or "none"; Remote tells that LastReply is that host's reply.
-	Relay  string
-	Remote bool
+	// "local" or "none"; Reply is that host's own reply to it, "" when
+	// this system decided (queue.Result.Reply).
+	Relay string
+	Reply string
 	// Action is the success notice owed once the message is done (RFC
 	// 3464 §2.3.3): "delivered" or "relayed" for a recipient delivered with
 	// NOTIFY=SUCCESS, "" for none.

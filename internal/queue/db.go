@@ -48,7 +48,7 @@ var schema = []string{
 		last_reply TEXT NOT NULL,
 		attempts   INTEGER NOT NULL,
 		relay      TEXT NOT NULL DEFAULT '',
-		remote     INTEGER NOT NULL DEFAULT 0,
+		reply      TEXT NOT NULL DEFAULT '',
 		action     TEXT NOT NULL DEFAULT '',
 		PRIMARY KEY (msg_id, idx)
 	)`,
@@ -62,7 +62,7 @@ var columnsAdded = []string{
 	`ALTER TABLE messages ADD COLUMN held INTEGER NOT NULL DEFAULT 0`,
 	`ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0`,
 	`ALTER TABLE recipients ADD COLUMN relay TEXT NOT NULL DEFAULT ''`,
-	`ALTER TABLE recipients ADD COLUMN remote INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE recipients ADD COLUMN reply TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE recipients ADD COLUMN action TEXT NOT NULL DEFAULT ''`,
 }
 
@@ -110,13 +110,13 @@ const (
 		 state, next_try, last_reply, attempts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	updateRcptSQL = `UPDATE recipients SET state = ?, next_try = ?, last_reply = ?, attempts = ?,
-		relay = ?, remote = ?, action = ? WHERE msg_id = ? AND idx = ?`
+		relay = ?, reply = ?, action = ? WHERE msg_id = ? AND idx = ?`
 	deleteRcptsSQL = `DELETE FROM recipients WHERE msg_id = ?`
 	deleteMsgSQL   = `DELETE FROM messages WHERE id = ?`
 	markCorruptSQL = `UPDATE messages SET corrupt = 1 WHERE id = ?`
 	msgColumns     = `sender, envid, ret, body, smtputf8, arrival, size, client, corrupt, notice, held, warned`
 	rcptColumns    = `idx, addr, orcpt_type, orcpt_addr, notify, transport, dest, final, state, next_try,
-		last_reply, attempts, relay, remote, action`
+		last_reply, attempts, relay, reply, action`
 	selectMsgSQL   = `SELECT ` + msgColumns + ` FROM messages WHERE id = ?`
 	selectRcptsSQL = `SELECT ` + rcptColumns + ` FROM recipients WHERE msg_id = ? ORDER BY idx`
 )
@@ -239,13 +239,13 @@ type rcptUpdate struct {
 	lastReply string
 	attempts  int
 	relay     string
-	remote    bool
+	reply     string
 	action    string
 }
 
 func updateRecipient(w *txWriter, u rcptUpdate) error {
 	err := w.exec(w.st.updateRcpt, string(u.state), micros(u.nextTry), u.lastReply, u.attempts,
-		u.relay, boolInt(u.remote), u.action, u.id, u.idx)
+		u.relay, u.reply, u.action, u.id, u.idx)
 	if err != nil {
 		return fmt.Errorf("updating recipient %d of %s: %w", u.idx, u.id, err)
 	}
@@ -332,12 +332,12 @@ func scanRecipient(row scanner, env *envelope.Envelope) error {
 // scanRecipientRow reads the rcptColumns of one row.
 func scanRecipientRow(row scanner, prefix ...any) (int, *envelope.Recipient, error) {
 	r := &envelope.Recipient{}
-	var idx, notify, remote int
+	var idx, notify int
 	var state string
 	var next int64
 	err := row.Scan(append(prefix, &idx, &r.Addr, &r.ORCPT.Type, &r.ORCPT.Addr, &notify, &r.Transport, &r.Dest,
-		&r.Final, &state, &next, &r.LastReply, &r.Attempts, &r.Relay, &remote, &r.Action)...)
-	r.Notify, r.State, r.NextTry, r.Remote = dsn.Notify(notify), envelope.State(state), fromMicros(next), remote != 0
+		&r.Final, &state, &next, &r.LastReply, &r.Attempts, &r.Relay, &r.Reply, &r.Action)...)
+	r.Notify, r.State, r.NextTry = dsn.Notify(notify), envelope.State(state), fromMicros(next)
 	return idx, r, err
 }
 

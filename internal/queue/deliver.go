@@ -29,9 +29,10 @@ type Result struct {
 	DSN    string // RFC 3463 status code, "2.0.0"
 	Text   string // "delivered to mailbox" or the remote reply
 	Relay  string // "local", "host[ip]:port"
-	// Remote: Text holds the next hop's reply (a notice quotes it as the
-	// Diagnostic-Code, RFC 3464 §2.3.6).
-	Remote bool
+	// Reply is the next hop's own reply, "550 5.1.1 <a@b>: no such user",
+	// when the result is one; "" when this system decided. A notice quotes
+	// it as the Diagnostic-Code (RFC 3464 §2.3.6).
+	Reply string
 	// Relayed: delivered to a next hop that does not offer DSN, so a
 	// sender who asked NOTIFY=SUCCESS gets a "relayed" notice from here
 	// (RFC 3461 §5.2.2). False when the next hop took the request on.

@@ -22,8 +22,8 @@ func notifyRcpt(addr string, n dsn.Notify) *envelope.Recipient {
 }
 
 func TestNotices(t *testing.T) {
-	relayed := Result{Status: Delivered, DSN: "2.0.0", Text: "250 ok", Relay: "mx[192.0.2.1]:25", Remote: true, Relayed: true}
-	passedOn := Result{Status: Delivered, DSN: "2.0.0", Text: "250 ok", Relay: "mx[192.0.2.1]:25", Remote: true}
+	relayed := Result{Status: Delivered, DSN: "2.0.0", Text: "250 ok", Relay: "mx[192.0.2.1]:25", Reply: "250 ok", Relayed: true}
+	passedOn := Result{Status: Delivered, DSN: "2.0.0", Text: "250 ok", Relay: "mx[192.0.2.1]:25", Reply: "250 ok"}
 	results := map[string]Result{"perm@x": permResult, "relay@x": relayed, "dsn@x": passedOn}
 	tests := []struct {
 		name  string

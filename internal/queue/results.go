@@ -18,7 +18,7 @@ func (q *Queue) record(env *envelope.Envelope, i int, res Result) rcptUpdate {
 	r.Attempts++
 	r.LastReply = strings.TrimSpace(res.DSN + " " + res.Text)
 	r.NextTry = time.Time{}
-	r.Relay, r.Remote, r.Action = res.Relay, res.Remote, ""
+	r.Relay, r.Reply, r.Action = res.Relay, res.Reply, ""
 	status, text := "sent", res.Text
 	switch res.Status {
 	case Delivered:
@@ -38,7 +38,7 @@ func (q *Queue) record(env *envelope.Envelope, i int, res Result) rcptUpdate {
 	}
 	q.logResult(env, r, res, now, status, text)
 	return rcptUpdate{id: env.ID, idx: i, state: r.State, nextTry: r.NextTry, lastReply: r.LastReply,
-		attempts: r.Attempts, relay: r.Relay, remote: r.Remote, action: r.Action}
+		attempts: r.Attempts, relay: r.Relay, reply: r.Reply, action: r.Action}
 }
 
 // successAction is the success notice owed for r, delivered with res:
@@ -51,7 +51,7 @@ func successAction(r *envelope.Recipient, res Result) string {
 		return ""
 	case res.Relayed:
 		return "relayed"
-	case !res.Remote:
+	case res.Reply == "":
 		return "delivered"
 	}
 	return ""

@@ -88,7 +88,7 @@ func TestFailureModes(t *testing.T) {
 			}
 			got := deliver(t, c, testMessage(body), rcpts("a@example.org", "b@example.org"))
 			for i, r := range got {
-				if r.Status != queue.Deferred || r.DSN != tt.dsn || !strings.HasPrefix(r.Text, tt.text) || r.Remote {
+				if r.Status != queue.Deferred || r.DSN != tt.dsn || !strings.HasPrefix(r.Text, tt.text) || r.Reply != "" {
 					t.Errorf("result %d = %+v, want deferred %s %q...", i, r, tt.dsn, tt.text)
 				}
 			}

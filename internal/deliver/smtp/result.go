@@ -59,14 +59,14 @@ func (s *session) said(r *wire.Reply, cmd string) queue.Result {
 	if r.Code == 421 {
 		s.broken = true // RFC 5321 §3.8: the server closes the connection
 	}
-	return queue.Result{Status: replyStatus(r), DSN: replyDSN(r), Relay: s.relay(), Remote: true,
+	return queue.Result{Status: replyStatus(r), DSN: replyDSN(r), Relay: s.relay(), Reply: r.Error(),
 		Text: fmt.Sprintf("host %s said: %s (in reply to %s command)", s.t.name(), r.Error(), cmd)}
 }
 
 // refused is the result of a greeting or HELO refusal: "host X refused
 // to talk to me: 554 ...".
 func (s *session) refused(r *wire.Reply) queue.Result {
-	return queue.Result{Status: replyStatus(r), DSN: replyDSN(r), Relay: s.relay(), Remote: true,
+	return queue.Result{Status: replyStatus(r), DSN: replyDSN(r), Relay: s.relay(), Reply: r.Error(),
 		Text: fmt.Sprintf("host %s refused to talk to me: %s", s.t.name(), r.Error())}
 }
 
@@ -92,8 +92,7 @@ func (s *session) ioFailure(ctx context.Context, err error, what string) queue.R
 }
 
 // malformed reports an error of wire.ReadReply about the reply itself,
-// not the connection. Its error for a reply of more than
-// wire.MaxReplyLines lines wraps no sentinel, hence the text.
+// not the connection.
 func malformed(err error) bool {
 	return errors.Is(err, wire.ErrSyntax) || errors.Is(err, wire.ErrLineTooLong) ||
 		errors.Is(err, wire.ErrBareNewline)

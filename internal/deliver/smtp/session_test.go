@@ -26,8 +26,8 @@ func TestDeliverDotStuffedExactBytes(t *testing.T) {
 	got := deliver(t, c, testMessage(body), rcpts("bob@example.org"))
 	relay := "mx1.example.org[127.0.0.1]:" + strconv.Itoa(port(s))
 	wantResult(t, 0, got[0], queue.Delivered, "2.0.0", "250 2.0.0 Ok: queued as SINK1", relay)
-	if !got[0].Remote || got[0].Relayed {
-		t.Errorf("result %+v: want Remote, and not Relayed to a next hop with DSN", got[0])
+	if got[0].Reply != "250 2.0.0 Ok: queued as SINK1" || got[0].Relayed {
+		t.Errorf("result %+v: want the next hop's Reply, and not Relayed to a next hop with DSN", got[0])
 	}
 	msgs := s.messages()
 	if len(msgs) != 1 {
@@ -145,9 +145,10 @@ func TestMixedRecipientReplies(t *testing.T) {
 				"host mx1.example.org[127.0.0.1] said: 450 4.2.1 <busy@example.org>: mailbox busy (in reply to RCPT TO command)", relay)
 			wantResult(t, 2, got[2], queue.Bounced, "5.1.1", "said: 550 5.1.1 <nobody@example.org>: Recipient address rejected", relay)
 			wantResult(t, 3, got[3], queue.Bounced, "5.0.0", "said: 551 user not local (in reply to RCPT TO command)", relay)
-			for i, r := range got {
-				if !r.Remote {
-					t.Errorf("result %d: Remote false", i)
+			for i, want := range []string{"250 2.0.0 Ok", "450 4.2.1 <busy@example.org>: mailbox busy",
+				"550 5.1.1 <nobody@example.org>: Recipient address rejected", "551 user not local"} {
+				if !strings.HasPrefix(got[i].Reply, want) {
+					t.Errorf("result %d: Reply %q, want the next hop's %q", i, got[i].Reply, want)
 				}
 			}
 			if msgs := s.messages(); len(msgs) != 1 || len(msgs[0].rcpts) != 1 {

@@ -305,7 +305,7 @@ func (s *session) data(ctx context.Context, env *envelope.Envelope, body io.Read
 		return outcome{}
 	}
 	res := queue.Result{Status: queue.Delivered, DSN: replyDSN(r), Text: r.Error(), Relay: s.relay(),
-		Remote: true, Relayed: !s.ext.dsn}
+		Reply: r.Error(), Relayed: !s.ext.dsn}
 	s.settle(accepted, results, res)
 	return outcome{}
 }
