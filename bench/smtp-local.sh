@@ -30,9 +30,7 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+. bench/lib.sh
+wait_port 127.0.0.1 "$PORT"
 COUNT_CMD="$work/facteur mailbox count bench -config $work/main.cf" \
   "$SHARED/compare-smtp.sh" "127.0.0.1:$PORT" "${1:-20}" "${2:-20000}" "${3:-5120}"

@@ -46,14 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_port HOST PORT: until something accepts connections there (10 s at most).
-wait_port() {
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on $1:$2" >&2; return 1
-}
+. bench/lib.sh
 
 # start_sink NAME: a fresh smtp-sink whose -c counters go to $work/NAME.sink.
 # It reports "sess=N quit=N mesg=N" and a carriage return as each message ends.

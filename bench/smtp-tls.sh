@@ -59,14 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_port HOST PORT: until something accepts connections there (10 s at most).
-wait_port() {
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on $1:$2" >&2; return 1
-}
+. bench/lib.sh
 
 # timed LABEL ADDR COUNTCMD: tlsload against ADDR, then waits until COUNTCMD
 # (a shell command printing one integer) has grown by COUNT; prints the
