@@ -49,6 +49,8 @@ type passEnd struct {
 const (
 	postponeMin = 50 * time.Millisecond
 	postponeMax = 5 * time.Second
+	// maxPostponed bounds the postponement counts kept.
+	maxPostponed = 10000
 )
 
 // job is one delivery pass: over env when it comes from the hand-off,
@@ -181,6 +183,11 @@ func (s *scheduler) ended(end passEnd) {
 	if !end.postponed {
 		delete(s.postponed, end.id)
 		return
+	}
+	if len(s.postponed) >= maxPostponed {
+		// A message deleted while postponed leaves its count behind: the
+		// counts only pace the retries, so forgetting them all is safe.
+		clear(s.postponed)
 	}
 	n := s.postponed[end.id]
 	s.postponed[end.id] = n + 1
