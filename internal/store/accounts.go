@@ -104,6 +104,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		}
 		for _, q := range []string{
 			`DELETE FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)`,
+			`DELETE FROM expunged WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)`,
 			`DELETE FROM mailboxes WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,
 		} {

@@ -164,6 +164,11 @@ func TestMailboxNames(t *testing.T) {
 		{"a*", "", false},
 		{"a%", "", false},
 		{"a\rb", "", false},
+		{"../x", "", false},
+		{"a/../b", "", false},
+		{"./a", "", false},
+		{"/etc", "", false},
+		{"a..b", "a..b", true},
 		{strings.Repeat("m", 256), "", false},
 	}
 	for _, tt := range tests {

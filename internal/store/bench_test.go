@@ -100,7 +100,7 @@ func prefill(b *testing.B, s *Store, n int) {
 	defer st.close()
 	req := &commitReq{blob: "00/prefill", size: int64(len(benchBody)), hdr: parseHeader([]byte(benchBody))}
 	for range n {
-		req.rcpts = append(req.rcpts, recipient{"toto", "INBOX", []byte{}, ""})
+		req.rcpts = append(req.rcpts, recipient{account: "toto", mailbox: "INBOX", prefix: []byte{}})
 	}
 	targets := make([]*batchMailbox, n)
 	box := &batchMailbox{mailboxRow: mb}

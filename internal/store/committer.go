@@ -149,6 +149,11 @@ func (s *Store) writeBatch(ctx context.Context, batch []*commitReq, synced func(
 		}
 		return fmt.Errorf("committing deliveries: %w", err)
 	}
+	for _, mb := range boxes {
+		if mb.dirty {
+			s.notify(mb.id)
+		}
+	}
 	return nil
 }
 
@@ -195,7 +200,7 @@ func (st *batchStmts) resolve(ctx context.Context, r *commitReq, boxes map[[2]st
 		mb := boxes[key]
 		if mb == nil {
 			mb = new(batchMailbox)
-			err := st.lookup.QueryRowContext(ctx, rc.account, rc.mailbox).Scan(&mb.id, &mb.uidnext, &mb.highestModSeq, &mb.messages)
+			err := st.lookup.QueryRowContext(ctx, rc.account, rc.mailbox).Scan(&mb.id, &mb.uidvalidity, &mb.uidnext, &mb.highestModSeq, &mb.messages)
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("mailbox %s of %s: %w", rc.mailbox, rc.account, ErrNotFound)
 			}
@@ -221,7 +226,7 @@ func (st *batchStmts) resolve(ctx context.Context, r *commitReq, boxes map[[2]st
 func (st *batchStmts) insert(ctx context.Context, r *commitReq, targets []*batchMailbox) error {
 	rows := 0
 	for i, mb := range targets {
-		ok, err := st.insertOne(ctx, r, r.rcpts[i], mb)
+		ok, err := st.insertOne(ctx, r, &r.rcpts[i], mb)
 		if err != nil {
 			return err
 		}
@@ -242,13 +247,13 @@ func (st *batchStmts) insert(ctx context.Context, r *commitReq, targets []*batch
 
 // insertOne writes the message row of rc into mb and reports whether it
 // did: false when rc's delivery key is in mb already.
-func (st *batchStmts) insertOne(ctx context.Context, r *commitReq, rc recipient, mb *batchMailbox) (bool, error) {
+func (st *batchStmts) insertOne(ctx context.Context, r *commitReq, rc *recipient, mb *batchMailbox) (bool, error) {
 	var key any // NULL: unique indexes treat NULLs as distinct
 	if rc.key != "" {
 		key = rc.key
 	}
 	h := r.hdr
-	res, err := st.insertMessage.ExecContext(ctx, mb.id, mb.uidnext, r.blob, rc.prefix, mb.highestModSeq+1,
+	res, err := st.insertMessage.ExecContext(ctx, mb.id, mb.uidnext, r.blob, rc.prefix, rc.flags, mb.highestModSeq+1,
 		r.date, int64(len(rc.prefix))+r.size, h.from, h.to, h.subject, h.date, h.messageID, key)
 	if err != nil {
 		return false, fmt.Errorf("inserting message: %w", err)
@@ -260,6 +265,7 @@ func (st *batchStmts) insertOne(ctx context.Context, r *commitReq, rc recipient,
 	if n == 0 {
 		return false, nil
 	}
+	rc.uidvalidity, rc.uid = mb.uidvalidity, uint32(mb.uidnext)
 	mb.uidnext++
 	mb.highestModSeq++
 	mb.messages++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // maxHeaderCapture bounds the bytes kept from the start of a message to
@@ -29,8 +30,9 @@ type Delivery struct {
 	linked bool     // the blob is a link made by LinkFrom
 	rcpts  []recipient
 	size   int64
-	head   []byte // the first maxHeaderCapture bytes of the content
-	err    error  // first write error, reported by Commit
+	head   []byte    // the first maxHeaderCapture bytes of the content
+	date   time.Time // the internal date; zero is the time of Commit
+	err    error     // first write error, reported by Commit
 	done   bool
 }
 
@@ -38,6 +40,10 @@ type recipient struct {
 	account, mailbox string
 	prefix           []byte
 	key              string // "" for none: the column is NULL
+	flags            string // stored form: sorted, space-separated
+
+	// Set by the committer when the row is written.
+	uidvalidity, uid uint32
 }
 
 // BeginDelivery starts a delivery. Its content blob is made by the first
@@ -187,10 +193,14 @@ func (d *Delivery) prepare() (*commitReq, error) {
 		}
 		d.rcpts[i].account, d.rcpts[i].mailbox = a, mb
 	}
+	date := d.date
+	if date.IsZero() {
+		date = d.s.opt.Now()
+	}
 	return &commitReq{
 		blob:  d.blob,
 		size:  d.size,
-		date:  d.s.opt.Now().Unix(),
+		date:  date.Unix(),
 		hdr:   parseHeader(d.head),
 		rcpts: d.rcpts,
 		done:  make(chan struct{}),

@@ -60,9 +60,9 @@ func TestConcurrentDeliveries(t *testing.T) {
 func TestBatchIsolation(t *testing.T) {
 	s := newStore(t, "toto")
 	batch := []*commitReq{
-		{blob: "00/a", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}, ""}}},
-		{blob: "00/b", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}, ""}, {"ghost", "INBOX", []byte{}, ""}}},
-		{blob: "00/c", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}, ""}}},
+		{blob: "00/a", size: 1, rcpts: []recipient{{account: "toto", mailbox: "INBOX", prefix: []byte{}, key: ""}}},
+		{blob: "00/b", size: 1, rcpts: []recipient{{account: "toto", mailbox: "INBOX", prefix: []byte{}, key: ""}, {account: "ghost", mailbox: "INBOX", prefix: []byte{}, key: ""}}},
+		{blob: "00/c", size: 1, rcpts: []recipient{{account: "toto", mailbox: "INBOX", prefix: []byte{}, key: ""}}},
 	}
 	if err := s.writeBatch(context.Background(), batch, func() error { return nil }); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestBatchIsolation(t *testing.T) {
 
 	// A failed blob directory fsync commits nothing: no row may name a
 	// blob whose directory entry a crash could lose.
-	failed := []*commitReq{{blob: "00/d", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}, ""}}}}
+	failed := []*commitReq{{blob: "00/d", size: 1, rcpts: []recipient{{account: "toto", mailbox: "INBOX", prefix: []byte{}, key: ""}}}}
 	if err := s.writeBatch(context.Background(), failed, func() error { return errors.New("fsync: I/O error") }); err == nil {
 		t.Fatal("writeBatch committed although the directory fsync failed")
 	}

@@ -89,6 +89,7 @@ func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []ui
 		clean = append(clean, n)
 	}
 	var modseq uint64
+	var box int64 // the mailbox changed, if any
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		mb, err := s.lookupMailbox(ctx, tx, account, mailbox)
 		if err != nil {
@@ -118,7 +119,11 @@ func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []ui
 			return fmt.Errorf("updating mailbox: %w", err)
 		}
 		modseq = uint64(next)
+		box = mb.id
 		return nil
 	})
+	if err == nil {
+		s.notify(box)
+	}
 	return modseq, err
 }

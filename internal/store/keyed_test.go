@@ -107,8 +107,8 @@ func TestDeliveryKey(t *testing.T) {
 func TestDeliveryKeyInOneBatch(t *testing.T) {
 	s := newStore(t, "toto")
 	batch := []*commitReq{
-		{blob: "00/a", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}, "K"}}},
-		{blob: "00/b", size: 1, rcpts: []recipient{{"toto", "INBOX", []byte{}, "K"}}},
+		{blob: "00/a", size: 1, rcpts: []recipient{{account: "toto", mailbox: "INBOX", prefix: []byte{}, key: "K"}}},
+		{blob: "00/b", size: 1, rcpts: []recipient{{account: "toto", mailbox: "INBOX", prefix: []byte{}, key: "K"}}},
 	}
 	if err := s.writeBatch(context.Background(), batch, func() error { return nil }); err != nil {
 		t.Fatal(err)

@@ -32,14 +32,22 @@ func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]Messag
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, internal_date, size, flags, modseq,
-		hdr_from, hdr_to, subject, hdr_date, message_id
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+messageInfoColumns+`
 		FROM messages WHERE mailbox_id = ? ORDER BY uid`, mb.id)
 	if err != nil {
 		return nil, fmt.Errorf("listing messages: %w", err)
 	}
+	return scanMessageInfos(rows, mb.messages)
+}
+
+// messageInfoColumns are the columns scanMessageInfos reads.
+const messageInfoColumns = `uid, internal_date, size, flags, modseq,
+	hdr_from, hdr_to, subject, hdr_date, message_id`
+
+// scanMessageInfos reads rows of messageInfoColumns and closes them.
+func scanMessageInfos(rows *sql.Rows, hint int) ([]MessageInfo, error) {
 	defer rows.Close()
-	out := make([]MessageInfo, 0, mb.messages)
+	out := make([]MessageInfo, 0, hint)
 	for rows.Next() {
 		var m MessageInfo
 		var date int64
@@ -97,6 +105,7 @@ type messageReader struct {
 func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uint32) ([]uint32, error) {
 	var gone []uint32
 	var blobs []string
+	var changed int64
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		mb, err := s.lookupMailbox(ctx, tx, account, mailbox)
 		if err != nil {
@@ -111,8 +120,8 @@ func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uin
 			if !hasFlag(c.flags, FlagDeleted) {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mb.id, c.uid); err != nil {
-				return fmt.Errorf("expunging message %d: %w", c.uid, err)
+			if err := expungeRow(ctx, tx, mb.id, c.uid, mb.highestModSeq+1); err != nil {
+				return err
 			}
 			refs[c.blob]++
 			gone = append(gone, c.uid)
@@ -126,12 +135,27 @@ func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uin
 			return fmt.Errorf("updating mailbox: %w", err)
 		}
 		blobs, err = releaseBlobs(ctx, tx, refs)
+		changed = mb.id
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify(changed)
 	return gone, s.removeBlobs(blobs)
+}
+
+// expungeRow deletes a message row and remembers its UID as expunged at
+// modseq, for Changes.
+func expungeRow(ctx context.Context, tx *sql.Tx, mailboxID int64, uid uint32, modseq int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid); err != nil {
+		return fmt.Errorf("expunging message %d: %w", uid, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)`,
+		mailboxID, uid, modseq); err != nil {
+		return fmt.Errorf("expunging message %d: %w", uid, err)
+	}
+	return nil
 }
 
 // storedMessage is the part of a message row that changes go through.

@@ -8,7 +8,7 @@ import (
 
 // schemaVersion is stored in meta; a newer on-disk schema is refused, an
 // older one is brought up to date by migrations.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema is portable SQL: INTEGER PRIMARY KEY is SQLite's row id and would
 // become an identity column elsewhere; everything else is standard.
@@ -71,6 +71,17 @@ var schema = []string{
 		PRIMARY KEY (mailbox_id, uid)
 	)`,
 	`CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq)`,
+	// expunged remembers which UIDs left a mailbox and at which
+	// mod-sequence, so that a session learns of another's expunges
+	// (Changes) without listing the whole mailbox (RFC 7162 §3.2.10 gives
+	// an expunge a mod-sequence of its own).
+	`CREATE TABLE IF NOT EXISTS expunged (
+		mailbox_id INTEGER NOT NULL,
+		uid        INTEGER NOT NULL,
+		modseq     INTEGER NOT NULL,
+		PRIMARY KEY (mailbox_id, uid)
+	)`,
+	`CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged (mailbox_id, modseq)`,
 	`INSERT INTO meta (name, value) SELECT 'uidvalidity', 0
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'uidvalidity')`,
 	// accounts_gen grows with every change of the accounts, so that a
@@ -79,13 +90,14 @@ var schema = []string{
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'accounts_gen')`,
 	// A new store has the current schema (every store has had this row
 	// since version 1): this literal follows schemaVersion.
-	`INSERT INTO meta (name, value) SELECT 'schema', 2
+	`INSERT INTO meta (name, value) SELECT 'schema', 3
 		WHERE NOT EXISTS (SELECT 1 FROM meta WHERE name = 'schema')`,
 }
 
 // migrations[v] brings a schema of version v+1 to version v+2.
 var migrations = [][]string{
 	{`ALTER TABLE messages ADD COLUMN delivery_key TEXT`},
+	{}, // version 3 adds the expunged table, which the schema creates
 }
 
 // indexes are made once migrations have added the columns they cover.

@@ -12,7 +12,7 @@ import (
 const (
 	accountIDSQL = `SELECT id FROM accounts WHERE name = ?`
 
-	lookupMailboxSQL = `SELECT m.id, m.uidnext, m.highestmodseq, m.messages
+	lookupMailboxSQL = `SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq, m.messages
 	FROM mailboxes m JOIN accounts a ON a.id = m.account_id
 	WHERE a.name = ? AND m.name = ?`
 
@@ -22,7 +22,7 @@ const (
 	// (SQLite and PostgreSQL syntax); a clash of UIDs is still an error.
 	insertMessageSQL = `INSERT INTO messages (mailbox_id, uid, blob, prefix, flags, modseq,
 	internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id, delivery_key)
-	VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (mailbox_id, delivery_key) DO NOTHING`
 
 	updateMailboxSQL = `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, messages = ? WHERE id = ?`

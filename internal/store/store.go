@@ -140,6 +140,7 @@ type Store struct {
 	link      func(oldname, newname string) error // os.Link; tests make it fail
 
 	accounts accountCache // the account names, for UserExists
+	watch    watchers     // Watch's channels
 }
 
 // Open opens (creating if needed) the store under dir with default Options.
