@@ -135,10 +135,11 @@ func (m *Maildir) readDir(dir string) ([]fs.DirEntry, error) {
 	return entries, nil
 }
 
-// Messages lists the messages of a folder's cur/ and new/, oldest first
-// (by date, then by file name with digit runs compared as numbers, which
-// follows delivery order for the names Maildir writers make). Dot files
-// and tmp/ are skipped; an entry that is no regular file is a problem.
+// Messages lists the messages of a folder's cur/ and new/ in delivery
+// order: by file name, with digit runs compared as numbers, since the
+// names Maildir writers make start with the delivery time and end in a
+// counter (Writer's follow the order of its Add calls). Dot files and
+// tmp/ are skipped; an entry that is no regular file is a problem.
 func (m *Maildir) Messages(f Folder) ([]Message, []Problem, error) {
 	var problems []Problem
 	var keywords []string
@@ -176,7 +177,7 @@ func (m *Maildir) Messages(f Folder) ([]Message, []Problem, error) {
 		}
 	}
 	slices.SortFunc(msgs, func(a, b Message) int {
-		return cmp.Or(a.Date.Compare(b.Date), naturalCompare(path.Base(a.Path), path.Base(b.Path)))
+		return cmp.Or(naturalCompare(path.Base(a.Path), path.Base(b.Path)), strings.Compare(a.Path, b.Path))
 	})
 	return msgs, problems, nil
 }
