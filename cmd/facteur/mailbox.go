@@ -10,10 +10,12 @@ import (
 	"unicode"
 )
 
-const mailboxUsage = "usage: facteur mailbox list NAME [MAILBOX], mailbox cat NAME UID [MAILBOX], mailbox count NAME [MAILBOX]"
+const mailboxUsage = "usage: facteur mailbox list NAME [MAILBOX], mailbox cat NAME UID [MAILBOX], mailbox count NAME [MAILBOX], " +
+	"mailbox import NAME PATH [--mailbox MAILBOX] (a Maildir, or an mbox file into MAILBOX, INBOX by default), " +
+	"mailbox export NAME DIR (every mailbox as a Maildir++ tree in a new or empty DIR)"
 
 func runMailbox(env *cmdEnv, args []string) error {
-	flags, pos, err := parseArgs(args, flagSpec{})
+	flags, pos, err := parseArgs(args, flagSpec{"mailbox": true})
 	if err != nil {
 		return err
 	}
@@ -22,12 +24,19 @@ func runMailbox(env *cmdEnv, args []string) error {
 	}
 	verb, account := pos[0], pos[1]
 	rest := pos[2:]
+	if _, ok := flags["mailbox"]; ok && verb != "import" {
+		return usageErr("--mailbox is for mailbox import")
+	}
+	if (verb == "import" || verb == "export") && len(rest) != 1 {
+		return usageErr(mailboxUsage)
+	}
 	st, err := loadStore(env, flags)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	ctx := context.Background()
+	port := &mailPort{st: st, account: account, stdout: env.stdout, stderr: env.stderr}
 	mailbox := func(i int) string {
 		if len(rest) > i {
 			return rest[i]
@@ -35,6 +44,10 @@ func runMailbox(env *cmdEnv, args []string) error {
 		return "INBOX"
 	}
 	switch verb {
+	case "import":
+		return port.importPath(ctx, rest[0], flags["mailbox"])
+	case "export":
+		return port.export(ctx, rest[0])
 	case "count":
 		if len(rest) > 1 {
 			return usageErr(mailboxUsage)

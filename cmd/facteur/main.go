@@ -53,7 +53,7 @@ func commands() []command {
 		{"serve", "run the mail server (SMTP, queue manager, local delivery)", runServe},
 		{"config", "print configuration parameters (like postconf)", runConfig},
 		{"user", "manage accounts: user add|del|passwd|list", runUser},
-		{"mailbox", "look into mailboxes: mailbox list|cat|count", runMailbox},
+		{"mailbox", "look into mailboxes, move mail in and out: mailbox list|cat|count|import|export", runMailbox},
 		{"queue", "look into and control the queue: queue list|show|flush|delete|hold|release|requeue", runQueue},
 		{"sendmail", "submit a message as Postfix's sendmail(1) does (also run as sendmail or mailq)", runSendmail},
 	}
