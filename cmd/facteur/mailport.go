@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"facteur/internal/maildir"
@@ -111,7 +113,10 @@ func (p *mailPort) importMaildir(ctx context.Context, dir string) error {
 		}
 		n := 0
 		for _, m := range msgs {
-			ok, err := p.importOne(ctx, f.Name, m.Path, func() (io.ReadCloser, error) { return md.Open(m) }, m.Flags, m.Date)
+			// A Maildir file's unique name is the part before the
+			// info (":2,FLAGS"), which changes with the flags.
+			key, _, _ := strings.Cut(filepath.Base(m.Path), ":")
+			ok, err := p.importOne(ctx, f.Name, m.Path, "maildir:"+key, func() (io.ReadCloser, error) { return md.Open(m) }, m.Flags, m.Date)
 			if err != nil {
 				return err
 			}
@@ -125,8 +130,10 @@ func (p *mailPort) importMaildir(ctx context.Context, dir string) error {
 }
 
 // importOne appends one message. A message that cannot be read is
-// skipped (false, nil); a failure of the store ends the import.
-func (p *mailPort) importOne(ctx context.Context, mailbox, what string, open func() (io.ReadCloser, error), flags []string, date time.Time) (bool, error) {
+// skipped (false, nil); a failure of the store ends the import. key names
+// the message in its source: a message imported already under that key
+// (an import run again after an interruption) is not stored twice.
+func (p *mailPort) importOne(ctx context.Context, mailbox, what, key string, open func() (io.ReadCloser, error), flags []string, date time.Time) (bool, error) {
 	r, err := open()
 	if err != nil {
 		p.skip(what, err)
@@ -134,14 +141,15 @@ func (p *mailPort) importOne(ctx context.Context, mailbox, what string, open fun
 	}
 	defer r.Close()
 	src := &errReader{r: r}
-	if _, _, err := p.st.Append(ctx, p.account, mailbox, src, flags, date); err != nil {
+	_, uid, err := p.st.AppendOnce(ctx, p.account, mailbox, "import:"+key, src, flags, date)
+	if err != nil {
 		if src.err != nil {
 			p.skip(what, src.err)
 			return false, nil
 		}
 		return false, fmt.Errorf("importing %s into %s: %w", what, mailbox, err)
 	}
-	return true, nil
+	return uid != 0, nil
 }
 
 // errReader remembers its reader's error, to tell a bad source file from
@@ -179,14 +187,18 @@ func (p *mailPort) importMbox(ctx context.Context, path, mailbox string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		what := fmt.Sprintf("%s: message %d", path, i)
-		ok, err := p.importOne(ctx, mailbox, what, func() (io.ReadCloser, error) { return io.NopCloser(m), nil }, m.Flags, m.Date)
+		key := fmt.Sprintf("mbox:%s:%d:%s:%d", filepath.Base(path), i, m.Sender, m.Date.Unix())
+		before := p.skipped
+		ok, err := p.importOne(ctx, mailbox, what, key, func() (io.ReadCloser, error) { return io.NopCloser(m), nil }, m.Flags, m.Date)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if p.skipped != before {
 			break // the file itself fails to read: the next message would too
 		}
-		n++
+		if ok {
+			n++
+		}
 	}
 	fmt.Fprintf(p.stdout, "%s: %d messages\n", mailbox, n)
 	return p.result()

@@ -176,6 +176,12 @@ func TestMailboxRoundTrip(t *testing.T) {
 		t.Errorf("import printed %q, want %q", out, want)
 	}
 
+	// Run again (as after an interruption), the import stores nothing twice.
+	code, out, errs = runCmdTB(t, "", "mailbox", "import", "toto", src, "-config", config)
+	if want := "INBOX: 0 messages\nEmpty: 0 messages\nFoo/Bar: 0 messages\nSent: 0 messages\n"; code != 0 || out != want {
+		t.Errorf("second import: exit %d, printed %q (%s), want %q", code, out, errs, want)
+	}
+
 	// A mailbox name with a "." and a keyword the import did not bring.
 	st := openPortStore(t, config)
 	ctx := context.Background()
@@ -257,6 +263,9 @@ func TestMailboxImportMbox(t *testing.T) {
 	}
 	if code, out, errs := runCmdTB(t, "", "mailbox", "import", "toto", path, "--mailbox", "Old/1996", "-config", config); code != 0 || out != "Old/1996: 2 messages\n" {
 		t.Fatalf("import --mailbox: exit %d, %q, %s", code, out, errs)
+	}
+	if code, out, errs := runCmdTB(t, "", "mailbox", "import", "toto", path, "-config", config); code != 0 || out != "INBOX: 0 messages\n" {
+		t.Errorf("the same import again: exit %d, %q, %s; want nothing stored twice", code, out, errs)
 	}
 	st := openPortStore(t, config)
 	got := storedMail(t, st, "toto")

@@ -14,6 +14,14 @@ import (
 // which gives the message's UIDVALIDITY and UID (RFC 4315 APPENDUID). A
 // missing mailbox is ErrNotFound (IMAP's TRYCREATE).
 func (s *Store) Append(ctx context.Context, account, mailbox string, r io.Reader, flags []string, date time.Time) (uidvalidity, uid uint32, err error) {
+	return s.AppendOnce(ctx, account, mailbox, "", r, flags, date)
+}
+
+// AppendOnce is Append under a key ("" for none), as Delivery.AddKeyed:
+// when the mailbox holds a message stored under key already, nothing is
+// stored and uid is 0. An import that is run again after an interruption
+// names each message by its source, so that it is not stored twice.
+func (s *Store) AppendOnce(ctx context.Context, account, mailbox, key string, r io.Reader, flags []string, date time.Time) (uidvalidity, uid uint32, err error) {
 	clean := make([]string, 0, len(flags))
 	for _, f := range flags {
 		n, err := flagName(f)
@@ -28,7 +36,7 @@ func (s *Store) Append(ctx context.Context, account, mailbox string, r io.Reader
 	}
 	defer d.Abort()
 	d.date = date
-	d.Add(account, mailbox, nil)
+	d.AddKeyed(account, mailbox, key, nil)
 	d.rcpts[0].flags = strings.Join(applyFlags(nil, FlagsAdd, clean), " ")
 	if _, err := io.Copy(d, r); err != nil {
 		return 0, 0, fmt.Errorf("appending to %s: %w", mailbox, err)

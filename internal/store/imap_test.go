@@ -61,6 +61,23 @@ func TestAppend(t *testing.T) {
 	}
 }
 
+func TestAppendOnce(t *testing.T) {
+	s := newStore(t, "toto")
+	ctx := context.Background()
+	for i, want := range []uint32{1, 0} {
+		_, uid, err := s.AppendOnce(ctx, "toto", "INBOX", "import:1", strings.NewReader("x\r\n"), nil, time.Time{})
+		if err != nil || uid != want {
+			t.Errorf("AppendOnce #%d = uid %d, %v; want %d", i+1, uid, err, want)
+		}
+	}
+	if got := uids(t, s, "toto", "INBOX"); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("INBOX = %v, want one message", got)
+	}
+	if n := len(blobFiles(t, s)); n != 1 {
+		t.Errorf("%d blob files, want 1: the repeat's content is not kept", n)
+	}
+}
+
 func TestMailboxFigures(t *testing.T) {
 	s := newStore(t, "toto")
 	appendMsg(t, s, "toto", "INBOX", "a\r\n", `\Seen`)
