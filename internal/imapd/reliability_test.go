@@ -1,0 +1,203 @@
+package imapd
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"facteur/internal/limiter"
+)
+
+func TestLiterals(t *testing.T) {
+	e := newEnv(t, Config{AppendLimit: 1000})
+	c := e.dial(t)
+	c.login()
+	tests := []struct {
+		name, send, want string
+	}{
+		// RFC 9051 §4.3: NO before any "+", and the client sends nothing.
+		{"synchronizing over the buffer limit", "a LOGIN {5000}\r\n", "a NO [TOOBIG]"},
+		{"APPEND over the limit", "a APPEND INBOX {1001}\r\n", "a NO [TOOBIG]"},
+		{"4 GB", "a APPEND INBOX {4294967296}\r\n", "a NO [TOOBIG]"},
+		{"beyond any number", "a APPEND INBOX {99999999999999999999999}\r\n", "a NO [TOOBIG]"},
+		{"mailbox name literal over the buffer limit", "a APPEND {5000}\r\n", "a NO [TOOBIG]"},
+		{"malformed", "a APPEND INBOX {12x}\r\n", "a BAD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.send(tt.send)
+			if l := c.line(); !strings.HasPrefix(l, tt.want) {
+				t.Errorf("S: %q, want %q", l, tt.want)
+			}
+			runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
+		})
+	}
+	t.Run("APPEND within the limit", func(t *testing.T) {
+		c.t = t
+		c.send("a APPEND INBOX {5}\r\n")
+		if l := c.line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("S: %q", l)
+		}
+		c.send("hello\r\n")
+		if l := c.line(); !strings.HasPrefix(l, "a OK [APPENDUID") {
+			t.Errorf("S: %q", l)
+		}
+	})
+
+	// RFC 7888 §4: a non-synchronizing literal over the limit is on its
+	// way; its octets must not run as commands.
+	for _, send := range []string{
+		"a APPEND INBOX {1001+}\r\nb DELETE Sent\r\n",
+		"a LOGIN {5000+}\r\nb DELETE Sent\r\n",
+		"a APPEND INBOX {4294967296+}\r\nb DELETE Sent\r\n",
+	} {
+		c := e.dial(t)
+		c.login()
+		c.send(send)
+		if l := c.line(); !strings.HasPrefix(l, "* BYE [TOOBIG]") {
+			t.Errorf("%q: S: %q", send, l)
+		}
+		c.expectClosed()
+	}
+	c = e.dial(t)
+	c.login()
+	runSteps(t, c, []step{{"STATUS Sent (MESSAGES)", []string{"* STATUS", "a OK"}}})
+
+	// Before login too.
+	c = e.dial(t)
+	c.send("a LOGIN {5000+}\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "* BYE [TOOBIG]") {
+		t.Errorf("S: %q", l)
+	}
+	c.expectClosed()
+}
+
+func TestLoginFailures(t *testing.T) {
+	e := newEnv(t, Config{Failures: limiter.New(3, time.Hour, time.Now)})
+	addr := e.serve(t, false, &net.TCPAddr{IP: net.ParseIP("192.0.2.9"), Port: 1})
+	c := dialAddr(t, addr)
+	runSteps(t, c, []step{
+		{"LOGIN toto wrong", []string{"a NO [AUTHENTICATIONFAILED]"}},
+		{"LOGIN nobody secret", []string{"a NO [AUTHENTICATIONFAILED]"}},
+		{"AUTHENTICATE PLAIN AHRvdG8Ad3Jvbmc=", []string{"* BYE", "a NO"}},
+	})
+	// The third failure reached the limit: BYE, and the address is blocked.
+	c.expectClosed()
+	c = dialAddr(t, addr)
+	c.send("a LOGIN toto secret\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Errorf("S: %q", l)
+	}
+	// Loopback is another address.
+	c = e.dial(t)
+	c.login()
+}
+
+func TestIdleSeesOthers(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.add(t, "toto", "INBOX", msg("one", "x"), msg("two", "y"))
+	idler := e.dial(t)
+	idler.login()
+	idler.cmd("SELECT INBOX")
+	other := e.dial(t)
+	other.login()
+	other.cmd("SELECT INBOX")
+
+	idler.send("i IDLE\r\n")
+	if l := idler.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	e.add(t, "toto", "INBOX", msg("three", "z"))
+	if l := idler.line(); l != "* 3 EXISTS" {
+		t.Errorf("after a delivery: %q", l)
+	}
+	other.cmd(`STORE 1 +FLAGS (\Flagged)`)
+	if l := idler.line(); l != `* 1 FETCH (UID 1 FLAGS (\Flagged))` {
+		t.Errorf("after STORE: %q", l)
+	}
+	other.cmd(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	if l := idler.line(); l != `* 2 FETCH (UID 2 FLAGS (\Deleted))` {
+		t.Errorf("after STORE: %q", l)
+	}
+	other.cmd("EXPUNGE")
+	if l := idler.line(); l != "* 2 EXPUNGE" {
+		t.Errorf("after EXPUNGE: %q", l)
+	}
+	idler.send("DONE\r\n")
+	if l := idler.line(); !strings.HasPrefix(l, "i OK") {
+		t.Errorf("DONE: %q", l)
+	}
+
+	// Outside IDLE, no EXPUNGE during FETCH (RFC 9051 §7.5.1), but at
+	// NOOP.
+	other.cmd(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	other.cmd("EXPUNGE")
+	r := idler.cmd("FETCH 1:* (UID)")
+	if strings.Contains(strings.Join(r, "\n"), "EXPUNGE") || !strings.HasPrefix(r[len(r)-1], "a OK") {
+		t.Errorf("FETCH: %q", r)
+	}
+	r = idler.cmd("NOOP")
+	if r[0] != "* 1 EXPUNGE" {
+		t.Errorf("NOOP: %q", r)
+	}
+	if r := idler.cmd("FETCH 1:* (UID)"); r[0] != "* 1 FETCH (UID 3)" {
+		t.Errorf("FETCH: %q", r)
+	}
+}
+
+func TestSlowReader(t *testing.T) {
+	e := newEnv(t, Config{WriteTimeout: 200 * time.Millisecond})
+	big := msg("big", strings.Repeat("0123456789abcdef\r\n", 60000))
+	for range 10 {
+		e.add(t, "toto", "INBOX", big)
+	}
+	slow := e.dial(t)
+	slow.login()
+	slow.cmd("SELECT INBOX")
+	slow.conn.(*net.TCPConn).SetReadBuffer(4096)
+	// Asks for megabytes and never reads them.
+	slow.send("a FETCH 1:* BODY.PEEK[]\r\na FETCH 1:* BODY.PEEK[]\r\n")
+
+	c := e.dial(t)
+	c.login()
+	runSteps(t, c, []step{{"SELECT INBOX", []string{"* 10 EXISTS", "a OK"}}, {"FETCH 10 RFC822.SIZE", []string{"* 10 FETCH", "a OK"}}})
+
+	// The server gives up on the slow one: its connection ends, while
+	// the client has not read a byte.
+	waitFor(t, "the slow connection to close", func() bool { return e.srv.openConns() == 1 })
+	c.cmd("LOGOUT")
+	waitFor(t, "all connections to close", func() bool { return e.srv.openConns() == 0 })
+}
+
+// waitFor polls cond until it holds, for at most a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLargeMailboxFetch(t *testing.T) {
+	const n = 3000
+	e := newEnv(t, Config{})
+	for i := range n {
+		e.add(t, "toto", "INBOX", msg(fmt.Sprint("m", i), "body"))
+	}
+	c := e.dial(t)
+	c.login()
+	c.cmd("SELECT INBOX")
+	r := c.cmd("FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)")
+	if len(r) != n+1 || !strings.HasPrefix(r[n-1], fmt.Sprintf("* %d FETCH (FLAGS () RFC822.SIZE ", n)) {
+		t.Errorf("%d lines, last %q", len(r), r[len(r)-2:])
+	}
+	r = c.cmd(fmt.Sprintf("UID SEARCH SUBJECT m%d", n-1))
+	if r[0] != fmt.Sprintf("* SEARCH %d", n) {
+		t.Errorf("SEARCH: %q", r[0])
+	}
+}
