@@ -20,25 +20,11 @@ import (
 // empty.
 func (s *server) startPOP3(ctx context.Context, wg *sync.WaitGroup) error {
 	cfg := s.cfg
-	var plain, implicit []net.Listener
-	closeAll := func() {
-		for _, ln := range append(plain, implicit...) {
-			ln.Close()
-		}
+	lns, err := bindParams(cfg, "pop3_listen", "pop3s_listen")
+	if err != nil {
+		return err
 	}
-	for _, p := range []struct {
-		param string
-		lns   *[]net.Listener
-	}{{"pop3_listen", &plain}, {"pop3s_listen", &implicit}} {
-		for _, addr := range cfg.List(p.param) {
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				closeAll()
-				return fmt.Errorf("%s: %w", p.param, err)
-			}
-			*p.lns = append(*p.lns, ln)
-		}
-	}
+	plain, implicit := lns[0], lns[1]
 	if len(plain)+len(implicit) == 0 {
 		return nil
 	}

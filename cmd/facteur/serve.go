@@ -99,6 +99,11 @@ func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Lo
 		s.close()
 		return err
 	}
+	if err := s.startIMAP(runCtx, &wg); err != nil {
+		ctlSrv.Close()
+		s.close()
+		return err
+	}
 	if err := s.startPickup(runCtx, &wg, ctlSrv); err != nil {
 		ctlSrv.Close()
 		s.close()

@@ -309,6 +309,8 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `data_directory = ./facteur-data
+imap_listen = 127.0.0.1:2143
+imaps_listen = 127.0.0.1:2993
 mydestination = localhost
 myhostname = localhost
 pop3_listen = 127.0.0.1:2110
