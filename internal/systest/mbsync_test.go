@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ func TestMbsync(t *testing.T) {
 	saddr := "127.0.0.1:" + imapPort(t, s, "IMAPS", 1)
 	dir := t.TempDir()
 	inbox := filepath.Join(dir, "mail", "INBOX")
+	if err := os.Mkdir(filepath.Dir(inbox), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	rc := writeMbsyncRC(t, dir, saddr, inbox)
 	sync := func() {
 		t.Helper()
@@ -45,21 +49,22 @@ func TestMbsync(t *testing.T) {
 	}
 
 	// Pull: the Maildir holds what facteur delivered. A Maildir keeps
-	// Unix line ends: mbsync turns CRLF into LF on the way down.
+	// Unix line ends: mbsync turns CRLF into LF on the way down, and adds
+	// its X-TUID field at the end of the header (see asPulled).
 	sync()
 	local := readMaildir(t, inbox)
 	if len(local) != len(want) {
 		t.Fatalf("Maildir holds %d messages, want %d", len(local), len(want))
 	}
 	for i, w := range want {
-		if !slices.ContainsFunc(local, func(m maildirMsg) bool { return bytes.Equal(m.data, toLF(w)) }) {
+		if !slices.ContainsFunc(local, func(m maildirMsg) bool { return bytes.Equal(m.data, asPulled(w)) }) {
 			t.Errorf("message %d is not in the Maildir as delivered:\n%q", i+1, w)
 		}
 	}
 
 	// A flag on each side: \Flagged on message 1 in the Maildir (F),
 	// \Answered on message 2 on the server (R).
-	m1 := local[slices.IndexFunc(local, func(m maildirMsg) bool { return bytes.Equal(m.data, toLF(want[0])) })]
+	m1 := local[slices.IndexFunc(local, func(m maildirMsg) bool { return bytes.Equal(m.data, asPulled(want[0])) })]
 	if err := os.Rename(m1.path, maildirWithFlag(m1.path, 'F')); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +96,7 @@ func TestMbsync(t *testing.T) {
 	}
 	local = readMaildir(t, inbox)
 	for _, m := range local {
-		if bytes.Equal(m.data, toLF(want[1])) && !strings.Contains(m.flags, "R") {
+		if bytes.Equal(m.data, asPulled(want[1])) && !strings.Contains(m.flags, "R") {
 			t.Errorf("the flag set on the server did not reach the Maildir: %s", m.path)
 		}
 	}
@@ -103,9 +108,10 @@ func TestMbsync(t *testing.T) {
 		t.Fatalf("the server holds UIDs %v after the upload, want %d messages", uidsAfter, len(want)+1)
 	}
 	newUID := uidsAfter[len(uidsAfter)-1]
+	// On the server: CRLF line ends, and mbsync's X-TUID field again.
 	got := s.MustRun("", "mailbox", "cat", "toto", fmt.Sprint(newUID))
-	if wantUp := strings.ReplaceAll(upload, "\n", "\r\n"); got != wantUp {
-		t.Errorf("uploaded message on the server:\n%q\nwant:\n%q", got, wantUp)
+	if lf := asPulled([]byte(got)); bytes.Count(lf, []byte("\n")) != strings.Count(got, "\r\n") || string(withoutTUID(lf)) != upload {
+		t.Errorf("uploaded message on the server:\n%q\nwant with CRLF and an X-TUID field:\n%q", got, upload)
 	}
 
 	// A third sync changes nothing: both sides agree.
@@ -171,7 +177,7 @@ SyncState *
 type maildirMsg struct {
 	path  string
 	flags string // the letters after ":2,"
-	data  []byte
+	data  []byte // without the X-TUID field mbsync adds
 }
 
 // readMaildir reads the messages in a Maildir's new and cur.
@@ -190,7 +196,7 @@ func readMaildir(t *testing.T, dir string) []maildirMsg {
 				t.Fatal(err)
 			}
 			_, flags, _ := strings.Cut(e.Name(), ":2,")
-			out = append(out, maildirMsg{path: p, flags: flags, data: b})
+			out = append(out, maildirMsg{path: p, flags: flags, data: withoutTUID(b)})
 		}
 	}
 	return out
@@ -207,7 +213,26 @@ func maildirWithFlag(path string, flag byte) string {
 	return filepath.Join(filepath.Dir(filepath.Dir(path)), "cur", base+":2,"+string(f))
 }
 
-// toLF turns CRLF line ends into LF.
-func toLF(b []byte) []byte {
-	return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+// tuidRE is the field mbsync adds to each message it copies, last in the
+// header, to find the copy again: "X-TUID: " and 12 base64 characters.
+var tuidRE = regexp.MustCompile(`(?m)^X-TUID: [A-Za-z0-9+/]{12}\n\n`)
+
+// asPulled returns what a message from facteur is in mbsync's Maildir,
+// but for the X-TUID field: the same with LF line ends.
+func asPulled(msg []byte) []byte {
+	return bytes.ReplaceAll(msg, []byte("\r\n"), []byte("\n"))
+}
+
+// withoutTUID removes mbsync's X-TUID field from the end of a message's
+// header, where mbsync puts it.
+func withoutTUID(b []byte) []byte {
+	head, _, ok := bytes.Cut(b, []byte("\n\n"))
+	if !ok {
+		return b
+	}
+	loc := tuidRE.FindIndex(b[:len(head)+2])
+	if loc == nil || loc[1] != len(head)+2 {
+		return b
+	}
+	return slices.Concat(b[:loc[0]], b[loc[1]-1:])
 }
