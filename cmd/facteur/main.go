@@ -56,6 +56,7 @@ func commands() []command {
 		{"mailbox", "look into mailboxes, move mail in and out: mailbox list|cat|count|import|export", runMailbox},
 		{"queue", "look into and control the queue: queue list|show|flush|delete|hold|release|requeue", runQueue},
 		{"sendmail", "submit a message as Postfix's sendmail(1) does (also run as sendmail or mailq)", runSendmail},
+		{"inspect", "analyse a message: envelope, trace, header, MIME structure, problems", runInspect},
 	}
 }
 
