@@ -16,15 +16,6 @@ import (
 	"time"
 )
 
-// needIMAP skips a test while the binary has no IMAP server to test.
-func needIMAP(t *testing.T) {
-	t.Helper()
-	out, _ := exec.Command(bin, "config").Output()
-	if !strings.Contains(string(out), "imap_listen") {
-		t.Skip("this facteur has no imap_listen")
-	}
-}
-
 // imapScript drives facteur's IMAP server with Python's imaplib, a client
 // written independently of facteur. Its arguments: host, IMAP port, IMAPS
 // port, SMTP port, the file of the message to APPEND, and the files
@@ -250,7 +241,6 @@ print("ok")
 // IMAPS.
 func TestIMAPImaplib(t *testing.T) {
 	py := need(t, "python3")
-	needIMAP(t)
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0", "imaps_listen = 127.0.0.1:0")
 	s.AddUser("toto", "pw")
 	want := deliverSamples(t, s, "toto")
@@ -515,7 +505,6 @@ func (ic *imapConn) status(mailbox, item string) uint32 {
 // and deeply nested commands. Each gets NO, BAD or BYE as the RFCs say,
 // and a second client is served meanwhile.
 func TestIMAPBadInput(t *testing.T) {
-	needIMAP(t)
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0", "message_size_limit = 100000")
 	s.AddUser("toto", "pw")
 	s.AddUser("titi", "pw")

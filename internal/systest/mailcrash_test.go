@@ -22,7 +22,6 @@ import (
 // TestIMAPKill9DuringAppend kills the server while clients APPEND, one of
 // them halfway through a large literal.
 func TestIMAPKill9DuringAppend(t *testing.T) {
-	needIMAP(t)
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0")
 	s.AddUser("crash", "pw")
 	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)
@@ -105,7 +104,6 @@ func TestIMAPKill9DuringAppend(t *testing.T) {
 // sent EXPUNGE for half of a mailbox, a little later in each round, so
 // that across rounds the kill lands before, during and after the work.
 func TestIMAPKill9DuringExpunge(t *testing.T) {
-	needIMAP(t)
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0")
 	s.AddUser("crash", "pw")
 	bodies := map[uint32]string{} // what INBOX holds, by UID
@@ -178,7 +176,6 @@ func TestIMAPKill9DuringExpunge(t *testing.T) {
 // saw still holds the same message, every acknowledged message is there
 // once and whole, and new mail gets new UIDs.
 func TestIMAPKill9DuringDelivery(t *testing.T) {
-	needIMAP(t)
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0")
 	s.AddUser("crash", "pw")
 	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)

@@ -23,7 +23,6 @@ import (
 // the Maildir is uploaded and kept byte for byte.
 func TestMbsync(t *testing.T) {
 	mbsync := need(t, "mbsync")
-	needIMAP(t)
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0", "imaps_listen = 127.0.0.1:0")
 	s.AddUser("toto", "pw")
 	want := deliverSamples(t, s, "toto")
