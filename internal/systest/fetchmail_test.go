@@ -65,7 +65,7 @@ func TestFetchmail(t *testing.T) {
 	} {
 		t.Run(tc.proto, func(t *testing.T) {
 			if tc.proto == "IMAP" {
-						}
+			}
 			s := Start(t, bin, tc.listen+" = 127.0.0.1:0")
 			s.AddUser("toto", "pw")
 			want := deliverSamples(t, s, "toto")
