@@ -64,8 +64,6 @@ func TestFetchmail(t *testing.T) {
 		{"IMAP", "imaps_listen", "IMAPS", true},
 	} {
 		t.Run(tc.proto, func(t *testing.T) {
-			if tc.proto == "IMAP" {
-			}
 			s := Start(t, bin, tc.listen+" = 127.0.0.1:0")
 			s.AddUser("toto", "pw")
 			want := deliverSamples(t, s, "toto")
