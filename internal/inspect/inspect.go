@@ -130,8 +130,8 @@ type Envelope struct {
 	// (Return-Path and Delivered-To, written at final delivery).
 	Source     string              `json:"source"`
 	QueueID    string              `json:"queue_id,omitempty"`
-	MailFrom   string              `json:"mail_from"` // "" for the null sender <>
-	HasFrom    bool                `json:"-"`         // MailFrom is known
+	MailFrom   string              `json:"mail_from"`       // "" for the null sender <>
+	HasFrom    bool                `json:"mail_from_known"` // MailFrom is known: "" is then the null sender
 	Recipients []EnvelopeRecipient `json:"recipients"`
 	EnvID      string              `json:"envid,omitempty"` // RFC 3461 ENVID
 	Ret        string              `json:"ret,omitempty"`   // RFC 3461 RET
@@ -268,6 +268,9 @@ func Analyze(r io.Reader, opt Options) (*Report, error) {
 	rep := &Report{Size: w.lr.off, Message: msg}
 	rep.Envelope = envelopeOf(opt.Envelope, msg)
 	rep.Compare = compare(rep.Envelope, msg)
+	if w.mbox != "" {
+		rep.Compare = append([]string{fmt.Sprintf("The first line, %q, is the separator of an mbox file, not part of the message: it was skipped.", w.mbox)}, rep.Compare...)
+	}
 	rep.Problems = w.probs.list()
 	if rep.Compare == nil {
 		rep.Compare = []string{}

@@ -279,6 +279,17 @@ func TestNoEnvelope(t *testing.T) {
 	wantSentence(t, r, "not part of the message")
 }
 
+// TestMboxLine: the "From " line of an mbox file is not taken for the
+// header's end.
+func TestMboxLine(t *testing.T) {
+	r := analyzeString(t, "From alice@example.org Tue Jun  4 10:00:00 2024\nFrom: alice@example.org\nDate: Tue, 04 Jun 2024 10:00:00 +0200\n\nbody\n", Options{})
+	wantNoProblems(t, r)
+	if len(r.Message.Header) != 2 || r.Message.Addresses.From[0].Addr != "alice@example.org" {
+		t.Errorf("header = %+v", r.Message.Header)
+	}
+	wantSentence(t, r, "separator of an mbox file")
+}
+
 // TestLineEndings: CRLF and LF give the same analysis.
 func TestLineEndings(t *testing.T) {
 	for _, name := range []string{"facteur-delivered.eml", "postfix-bounce.eml", "forward.eml"} {

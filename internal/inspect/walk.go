@@ -33,6 +33,7 @@ type walker struct {
 	bounds []string // boundaries of the enclosing multiparts, outermost first
 	parts  int
 	where  string // what is being read, for the problems of lines
+	mbox   string // the mbox "From " line that came before the message
 	dec    *mime.WordDecoder
 }
 
@@ -82,6 +83,8 @@ func (w *walker) message(prefix string, depth int) (*Message, term, error) {
 	where := "header"
 	if prefix != "" {
 		where = "header of message " + strings.TrimSuffix(prefix, ".")
+	} else if err := w.skipMboxLine(); err != nil {
+		return nil, term{}, err
 	}
 	fields, t, start, err := w.header(where)
 	if err != nil {
@@ -103,6 +106,24 @@ func (w *walker) message(prefix string, depth int) (*Message, term, error) {
 	}
 	t, err = w.body(body, childPrefix, depth, start)
 	return m, t, err
+}
+
+// skipMboxLine skips the "From sender date" line that starts a message
+// taken from an mbox file: it is the mailbox's, not the message's.
+func (w *walker) skipMboxLine() error {
+	pc, err := w.next()
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading message: %w", err)
+	}
+	if pc.start && pc.end && bytes.HasPrefix(pc.data, []byte("From ")) {
+		w.mbox = strings.ToValidUTF8(string(pc.data), "\uFFFD")
+		return nil
+	}
+	w.lr.unread(pc)
+	return nil
 }
 
 // bodyPart reads one part of a multipart.
