@@ -38,31 +38,39 @@ type headerReader struct {
 func (w *walker) header(where string) (fields []Field, t term, start int64, err error) {
 	w.where = where
 	h := &headerReader{w: w, where: where}
-	defer h.finish()
+	t, start, err = h.read()
+	if err != nil {
+		return nil, t, -1, err
+	}
+	h.flush()
+	h.finish()
+	return h.fields, t, start, nil
+}
+
+// read reads the lines of the section.
+func (h *headerReader) read() (t term, start int64, err error) {
+	w := h.w
 	for {
 		pc, err := w.next()
 		if err == io.EOF {
-			h.flush()
-			return h.fields, term{kind: termEOF, end: w.lr.off}, -1, nil
+			return term{kind: termEOF, end: w.lr.off}, -1, nil
 		}
 		if err != nil {
-			return nil, term{}, -1, fmt.Errorf("reading message: %w", err)
+			return term{}, -1, fmt.Errorf("reading message: %w", err)
 		}
 		if !pc.start {
 			h.appendValue(pc.data)
 			continue
 		}
 		if bt, ok := w.boundary(pc); ok {
-			h.flush()
-			return h.fields, bt, -1, nil
+			return bt, -1, nil
 		}
 		switch d := pc.data; {
 		case len(d) == 0 && pc.end:
-			h.flush()
-			return h.fields, term{}, pc.off + int64(pc.eol), nil
+			return term{}, pc.off + int64(pc.eol), nil
 		case d[0] == ' ' || d[0] == '\t':
 			if h.cur == nil {
-				w.probs.add("orphancont", where, pc.num, "RFC 5322 §2.2.3", "a continuation line with no field before it")
+				w.probs.add("orphancont", h.where, pc.num, "RFC 5322 §2.2.3", "a continuation line with no field before it")
 				continue
 			}
 			// RFC 5322 §2.2.3: unfolding removes the line break only.
@@ -73,11 +81,10 @@ func (w *walker) header(where string) (fields []Field, t term, start int64, err 
 			h.cur = &fieldBuf{name: string(bytes.TrimRight(name, " \t")), line: pc.num}
 			h.appendValue(value)
 		default:
-			h.flush()
-			w.probs.add("notfield", where, pc.num, "RFC 5322 §2.1",
+			w.probs.add("notfield", h.where, pc.num, "RFC 5322 §2.1",
 				"a line that is neither a field nor a continuation: the header ends there, without its empty line")
 			w.lr.unread(pc)
-			return h.fields, term{}, pc.off, nil
+			return term{}, pc.off, nil
 		}
 	}
 }

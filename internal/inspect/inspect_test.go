@@ -590,6 +590,18 @@ func TestWriteText(t *testing.T) {
 	if !strings.Contains(b.String(), "Subject: =?ISO-8859-1?Q?R=E9union_de_lundi?=") {
 		t.Errorf("raw output lacks the encoded Subject:\n%s", b.String())
 	}
+	r = analyzeFile(t, "postfix-bounce.eml", Options{})
+	b.Reset()
+	r.WriteText(&b, TextOptions{})
+	for _, want := range []string{
+		"3.1  text/plain  (charset us-ascii by default)  7bit",
+		"bob@example.net: failed 5.1.1 from mx.example.net: 550 5.1.1",
+		"        Subject: lunch\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("bounce output lacks %q:\n%s", want, b.String())
+		}
+	}
 	evil := analyzeString(t, "Subject: =?utf-8?q?a=1B]2;pwned=07b?=\n\n\x1b[31mred\n", Options{})
 	b.Reset()
 	evil.WriteText(&b, TextOptions{})

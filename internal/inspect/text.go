@@ -199,6 +199,9 @@ func writePart(w *bufio.Writer, p *Part, indent string, opt TextOptions) {
 	for _, k := range keys {
 		s += fmt.Sprintf("; %s=%q", k, p.Params[k])
 	}
+	if _, ok := p.Params["charset"]; !ok && p.Charset != "" {
+		s += "  (charset " + p.Charset + " by default)"
+	}
 	s += "  " + p.Encoding
 	if p.Disposition != "" {
 		s += "  " + p.Disposition
