@@ -52,6 +52,7 @@ func runInspect(env *cmdEnv, args []string) error {
 	if flags["json"] != "" {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // addresses keep their <>
 		return enc.Encode(rep)
 	}
 	return rep.WriteText(env.stdout, inspect.TextOptions{Raw: flags["raw"] != ""})

@@ -94,6 +94,9 @@ func TestInspectStdinJSON(t *testing.T) {
 		} `json:"message"`
 		Problems []any `json:"problems"`
 	}
+	if !strings.Contains(out, `"raw": "<m1@example.org>"`) {
+		t.Errorf("JSON escapes the angle brackets:\n%s", out)
+	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
 	}
