@@ -98,7 +98,8 @@ func prefill(b *testing.B, s *Store, n int) {
 	defer tx.Rollback()
 	st := s.batchStmts(ctx, tx)
 	defer st.close()
-	req := &commitReq{blob: "00/prefill", size: int64(len(benchBody)), hdr: parseHeader([]byte(benchBody))}
+	req := &commitReq{blob: "00/prefill", size: int64(len(benchBody)), hdr: parseHeader([]byte(benchBody)),
+		section: headerSection([]byte(benchBody), true)}
 	for range n {
 		req.rcpts = append(req.rcpts, recipient{account: "toto", mailbox: "INBOX", prefix: []byte{}})
 	}
@@ -151,4 +152,19 @@ func BenchmarkCount(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHeaders10k reads the header of every message of a 10,000
+// message mailbox, as IMAP's FETCH 1:* ENVELOPE does.
+func BenchmarkHeaders10k(b *testing.B) {
+	s := newStore(b, "toto")
+	prefill(b, s, 10_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := s.Headers(ctx, "toto", "", nil, func(uint32, []byte) error { n++; return nil }); err != nil || n != 10_000 {
+			b.Fatalf("Headers = %d headers, %v", n, err)
+		}
+	}
 }

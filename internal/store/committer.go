@@ -14,11 +14,14 @@ import (
 
 // commitReq is one delivery handed to the committer goroutine.
 type commitReq struct {
-	blob  string
-	size  int64
-	date  int64 // internal date, Unix seconds
-	hdr   header
-	rcpts []recipient // names already normalised
+	blob string
+	size int64
+	date int64 // internal date, Unix seconds
+	hdr  header
+	// section is the content's header section, nil when it is longer
+	// than the captured head.
+	section []byte
+	rcpts   []recipient // names already normalised
 
 	// Set by the committer before it closes done.
 	err       error
@@ -253,8 +256,12 @@ func (st *batchStmts) insertOne(ctx context.Context, r *commitReq, rc *recipient
 		key = rc.key
 	}
 	h := r.hdr
+	var section any // NULL: not cached
+	if r.section != nil {
+		section = append(rc.prefix[:len(rc.prefix):len(rc.prefix)], r.section...)
+	}
 	res, err := st.insertMessage.ExecContext(ctx, mb.id, mb.uidnext, r.blob, rc.prefix, rc.flags, mb.highestModSeq+1,
-		r.date, int64(len(rc.prefix))+r.size, h.from, h.to, h.subject, h.date, h.messageID, key)
+		r.date, int64(len(rc.prefix))+r.size, h.from, h.to, h.subject, h.date, h.messageID, key, section)
 	if err != nil {
 		return false, fmt.Errorf("inserting message: %w", err)
 	}

@@ -94,9 +94,9 @@ func (s *Store) transfer(ctx context.Context, tx *sql.Tx, account, from string, 
 			}
 		} else {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, blob, prefix, flags, modseq,
-				internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id, delivery_key)
+				internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id, delivery_key, header)
 				SELECT ?, ?, blob, prefix, flags, ?, internal_date, size, hdr_from, hdr_to, subject,
-				hdr_date, message_id, NULL FROM messages WHERE mailbox_id = ? AND uid = ?`,
+				hdr_date, message_id, NULL, header FROM messages WHERE mailbox_id = ? AND uid = ?`,
 				dst.id, uid, dstMod, src.id, m.uid); err != nil {
 				return res, fmt.Errorf("copying message %d: %w", m.uid, err)
 			}

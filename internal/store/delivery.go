@@ -198,12 +198,13 @@ func (d *Delivery) prepare() (*commitReq, error) {
 		date = d.s.opt.Now()
 	}
 	return &commitReq{
-		blob:  d.blob,
-		size:  d.size,
-		date:  date.Unix(),
-		hdr:   parseHeader(d.head),
-		rcpts: d.rcpts,
-		done:  make(chan struct{}),
+		blob:    d.blob,
+		size:    d.size,
+		date:    date.Unix(),
+		hdr:     parseHeader(d.head),
+		section: headerSection(d.head, int64(len(d.head)) == d.size),
+		rcpts:   d.rcpts,
+		done:    make(chan struct{}),
 	}, nil
 }
 

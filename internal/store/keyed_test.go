@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -123,10 +124,10 @@ func TestDeliveryKeyInOneBatch(t *testing.T) {
 	}
 }
 
-// TestUpgradeAddsDeliveryKey opens a store.db of schema version 1, made
-// by taking the column and its index out of a new one, as it was before
-// delivery keys.
-func TestUpgradeAddsDeliveryKey(t *testing.T) {
+// TestUpgrade opens a store.db of schema version 1, made by taking out of
+// a new one what versions 2 and 3 added: delivery keys (column and
+// index), the cached header column and the expunged table.
+func TestUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	ctx := context.Background()
@@ -144,6 +145,8 @@ func TestUpgradeAddsDeliveryKey(t *testing.T) {
 	for _, q := range []string{
 		`DROP INDEX messages_delivery_key`,
 		`ALTER TABLE messages DROP COLUMN delivery_key`,
+		`ALTER TABLE messages DROP COLUMN header`,
+		`DROP TABLE expunged`,
 		`UPDATE meta SET value = 1 WHERE name = 'schema'`,
 	} {
 		if _, err := db.Exec(q); err != nil {
@@ -160,6 +163,13 @@ func TestUpgradeAddsDeliveryKey(t *testing.T) {
 	}
 	if diff := cmp.Diff([]uint32{1, 2}, uids(t, s, "toto", "")); diff != "" {
 		t.Errorf("UIDs (-want +got):\n%s", diff)
+	}
+	// The message from before the upgrade has no cached header: Headers
+	// reads it from the blob; the one after has it cached.
+	hdrs := collectHeaders(t, s, "INBOX", nil)
+	end := strings.Index(sample, "\r\n\r\n") + 4
+	if hdrs[1] != sample[:end] || !strings.HasSuffix(hdrs[2], "\r\n"+sample[:end]) {
+		t.Errorf("Headers after upgrade = %v", hdrs)
 	}
 	var v int
 	if err := s.rdb.QueryRow(`SELECT value FROM meta WHERE name = 'schema'`).Scan(&v); err != nil {

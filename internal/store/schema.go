@@ -51,6 +51,9 @@ var schema = []string{
 		refs INTEGER NOT NULL
 	)`,
 	// size is len(prefix) + blob size; flags are space-separated.
+	// header is the message's header section (prefix included) when it
+	// fits in maxHeaderCapture, for IMAP's ENVELOPE and header fetches
+	// without opening the blob (Headers); NULL otherwise.
 	// delivery_key, NULL when none was given, makes a repeated delivery a
 	// no-op (Delivery.AddKeyed; unique per mailbox: messagesKeyIndex).
 	`CREATE TABLE IF NOT EXISTS messages (
@@ -68,6 +71,7 @@ var schema = []string{
 		hdr_date      TEXT NOT NULL,
 		message_id    TEXT NOT NULL,
 		delivery_key  TEXT,
+		header        BLOB,
 		PRIMARY KEY (mailbox_id, uid)
 	)`,
 	`CREATE INDEX IF NOT EXISTS messages_modseq ON messages (mailbox_id, modseq)`,
@@ -97,7 +101,9 @@ var schema = []string{
 // migrations[v] brings a schema of version v+1 to version v+2.
 var migrations = [][]string{
 	{`ALTER TABLE messages ADD COLUMN delivery_key TEXT`},
-	{}, // version 3 adds the expunged table, which the schema creates
+	// Version 3 adds the expunged table, which the schema creates, and
+	// the header column, NULL in older rows (Headers reads their blobs).
+	{`ALTER TABLE messages ADD COLUMN header BLOB`},
 }
 
 // indexes are made once migrations have added the columns they cover.

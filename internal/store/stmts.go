@@ -21,8 +21,8 @@ const (
 	// A row whose delivery key the mailbox holds already is skipped
 	// (SQLite and PostgreSQL syntax); a clash of UIDs is still an error.
 	insertMessageSQL = `INSERT INTO messages (mailbox_id, uid, blob, prefix, flags, modseq,
-	internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id, delivery_key)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	internal_date, size, hdr_from, hdr_to, subject, hdr_date, message_id, delivery_key, header)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (mailbox_id, delivery_key) DO NOTHING`
 
 	updateMailboxSQL = `UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, messages = ? WHERE id = ?`
