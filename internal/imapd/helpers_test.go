@@ -324,3 +324,10 @@ func (s *Server) openConns() int {
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
+
+// openSessions returns the number of sessions not yet closed.
+func (s *Server) openSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}

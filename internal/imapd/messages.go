@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"errors"
+	"io"
 	"slices"
 	"strings"
 
@@ -165,10 +166,39 @@ func (ss *session) Append(mailbox string, r imap.LiteralReader, opts *imap.Appen
 	if err != nil {
 		return nil, err
 	}
-	validity, uid, err := ss.srv.store.Append(ss.ctx, ss.account, mailbox, r, flags, opts.Time)
+	lit := &exactReader{r: r, left: r.Size()}
+	validity, uid, err := ss.srv.store.Append(ss.ctx, ss.account, mailbox, lit, flags, opts.Time)
+	if errors.Is(err, io.ErrUnexpectedEOF) && lit.left > 0 {
+		ss.srv.cfg.Debug.Info("imapd: append cut short", "client", ss.guard.name, "missing", lit.left)
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message cut short"}
+	}
 	if err != nil {
 		return nil, ss.destError("append", err)
 	}
 	ss.srv.cfg.Debug.Debug("imapd: append", "user", ss.account, "mailbox", mailbox, "uid", uid, "size", r.Size())
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: validity}, nil
+}
+
+// exactReader reads a literal of a known size and fails with
+// io.ErrUnexpectedEOF when the input ends before it: a client that hangs
+// up halfway through an APPEND must not get half a message stored (RFC
+// 9051 §4.3: a literal is exactly its announced number of octets).
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p[:min(int64(len(p)), e.left)])
+	e.left -= int64(n)
+	switch {
+	case e.left > 0 && errors.Is(err, io.EOF):
+		return n, io.ErrUnexpectedEOF
+	case e.left == 0 && err == nil:
+		err = io.EOF
+	}
+	return n, err
 }

@@ -201,3 +201,36 @@ func TestLargeMailboxFetch(t *testing.T) {
 		t.Errorf("SEARCH: %q", r[0])
 	}
 }
+
+// TestAppendCutShort: a client that hangs up in the middle of an APPEND
+// literal gets nothing stored, synchronizing literal or not.
+func TestAppendCutShort(t *testing.T) {
+	for _, marker := range []string{"{50000}", "{50000+}"} {
+		t.Run(marker, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			c := e.dial(t)
+			c.login()
+			c.send("a APPEND INBOX " + marker + "\r\n")
+			if !strings.HasSuffix(marker, "+}") {
+				if l := c.line(); !strings.HasPrefix(l, "+ ") {
+					t.Fatalf("APPEND: %q", l)
+				}
+			}
+			c.send(msg("cut", strings.Repeat("x", 20000)))
+			c.conn.Close()
+			waitFor(t, "the session to end", func() bool { return e.srv.openSessions() == 0 })
+			ms, err := e.st.Messages(t.Context(), "toto", "INBOX")
+			if err != nil || len(ms) != 0 {
+				t.Errorf("INBOX holds %d messages (%v), want none", len(ms), err)
+			}
+			// The same literal sent whole is stored.
+			c = e.dial(t)
+			c.login()
+			body := msg("whole", strings.Repeat("x", 100))
+			c.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n%s\r\n", len(body), body))
+			if r := c.until("a "); !strings.HasPrefix(r[len(r)-1], "a OK [APPENDUID") {
+				t.Errorf("APPEND: %q", r)
+			}
+		})
+	}
+}
