@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // bufferedLiteralLimit is the largest literal the library reads into
@@ -67,12 +68,22 @@ type guard struct {
 	first    bool   // the current line is its command's first
 	idle     bool   // the line after IDLE is its DONE
 	tail     []byte // the end of the line so far, to find a literal marker
+	// drop discards the rest of the current command: the guard refused
+	// it, or the library answered it before reading all of it.
+	drop bool
+	// record holds a mailbox command's octets, for a reply that names
+	// the fault in a name the library could not decode.
+	record    []byte
+	recording bool
 
 	mu          sync.Mutex
 	tls         bool
 	pendingSync int64 // a synchronizing literal announced; -1 none
 	accepted    bool  // a "+" was written since
 	greeted     bool
+	tag         string // the current command's tag
+	answered    bool   // its tagged reply was written
+	contReq     bool   // a "+" not for a literal: the next line is no command
 
 	wmu  sync.Mutex
 	conn net.Conn // raw, or TLS over it; changed under wmu and mu
@@ -135,18 +146,30 @@ func (g *guard) hangup(text string) {
 }
 
 func (g *guard) Read(p []byte) (int, error) {
-	if g.hungUp.Load() {
-		return 0, io.EOF
-	}
 	for {
+		if g.hungUp.Load() {
+			return 0, io.EOF
+		}
 		if len(g.out) > 0 {
 			n := copy(p, g.out)
 			g.out = g.out[n:]
 			return n, nil
 		}
 		if g.literal > 0 {
+			if !g.drop && g.isAnswered() {
+				g.drop = true
+			}
+			if g.drop {
+				n, err := g.br.Discard(int(min(g.literal, segmentSize)))
+				g.literal -= int64(n)
+				if err != nil {
+					return 0, err
+				}
+				continue
+			}
 			n, err := g.br.Read(p[:min(int64(len(p)), g.literal)])
 			g.literal -= int64(n)
+			g.keep(p[:n])
 			return n, err
 		}
 		if g.readErr != nil {
@@ -162,7 +185,7 @@ func (g *guard) Read(p []byte) (int, error) {
 // the library accepted.
 func (g *guard) next() error {
 	g.mu.Lock()
-	sync, accepted := g.pendingSync, g.accepted
+	sync, accepted, contReq := g.pendingSync, g.accepted, g.contReq
 	g.pendingSync, g.accepted = -1, false
 	g.mu.Unlock()
 	if sync >= 0 {
@@ -179,20 +202,33 @@ func (g *guard) next() error {
 		}
 		g.readErr = err
 	}
+	if (g.inCmd || g.lineOpen) && !g.drop && g.isAnswered() {
+		// The library answered the command before its end (a name it
+		// could not decode, say): the rest must not run as a command.
+		g.drop = true
+	}
 	startLine := !g.lineOpen
 	if startLine {
 		g.first = !g.inCmd
 		g.tail = g.tail[:0]
 		if g.first {
-			if g.idle {
+			g.drop = false
+			g.mu.Lock()
+			g.contReq = false
+			g.mu.Unlock()
+			if g.idle || contReq {
+				// IDLE's DONE, or an AUTHENTICATE response.
 				g.idle, g.first = false, false
-			} else if handled, err := g.command(seg); handled || err != nil {
+			} else if handled, err := g.command(seg); err != nil || handled && !g.drop {
 				return err
 			}
 		}
 	}
-	g.out = append(g.buf[:0], seg...)
-	g.buf = g.out
+	if !g.drop {
+		g.out = append(g.buf[:0], seg...)
+		g.buf = g.out
+		g.keep(seg)
+	}
 	g.lineOpen = !bytes.HasSuffix(seg, []byte("\n"))
 	g.tail = append(g.tail, seg[max(0, len(seg)-32):]...)
 	g.tail = g.tail[max(0, len(g.tail)-32):]
@@ -202,17 +238,25 @@ func (g *guard) next() error {
 	return g.endOfLine(seg)
 }
 
-// command looks at the first line of a command: the guard answers
-// STARTTLS and, before login, CAPABILITY itself.
+// command looks at the first line of a command: the guard refuses a line
+// that does not start with a tag and a command name, and answers STARTTLS
+// and, before login, CAPABILITY itself.
 func (g *guard) command(line []byte) (handled bool, err error) {
-	tag, rest, _ := strings.Cut(strings.TrimRight(string(line), "\r\n"), " ")
-	name, args, _ := strings.Cut(rest, " ")
-	name = strings.ToUpper(name)
-	if name == "UID" {
-		sub, _, _ := strings.Cut(args, " ")
-		name += " " + strings.ToUpper(sub)
-	}
+	tag, name, ok := commandStart(line)
+	g.mu.Lock()
+	g.tag, g.answered = tag, false
+	g.mu.Unlock()
 	g.cmd = name
+	g.recording = mailboxCommands[name]
+	g.record = g.record[:0]
+	if !ok {
+		return true, g.refuse(tag)
+	}
+	_, rest, _ := strings.Cut(strings.TrimRight(string(line), "\r\n"), " ")
+	_, args, _ := strings.Cut(rest, " ")
+	if strings.HasPrefix(name, "UID ") {
+		_, args, _ = strings.Cut(args, " ")
+	}
 	g.idle = name == "IDLE" && args == "" && g.authed.Load()
 	if args != "" || !validTag(tag) || g.authed.Load() {
 		return false, nil
@@ -230,6 +274,159 @@ func (g *guard) command(line []byte) (handled bool, err error) {
 		return true, g.startTLS(tag)
 	}
 	return false, nil
+}
+
+// commandStart parses what the library reads first (RFC 9051 §2.2.1):
+// a tag and a command name, atoms separated by a space, and a second name
+// after UID. Not ok when the library would fail there: it would drop the
+// connection without a word.
+func commandStart(line []byte) (tag, name string, ok bool) {
+	tag, rest := atomPrefix(line)
+	if tag == "" || len(rest) < 2 || rest[0] != ' ' || rest[1] == '\r' || rest[1] == '\n' {
+		return tag, "", false
+	}
+	name, rest = atomPrefix(rest[1:])
+	name = strings.ToUpper(name)
+	if name == "UID" {
+		var sub string
+		if len(rest) >= 2 && rest[0] == ' ' {
+			sub, _ = atomPrefix(rest[1:])
+		}
+		if sub == "" {
+			return tag, name, false
+		}
+		name += " " + strings.ToUpper(sub)
+	}
+	return tag, name, name != ""
+}
+
+// atomPrefix splits b after its leading atom characters, as the library
+// reads them (imapwire.IsAtomChar).
+func atomPrefix(b []byte) (atom string, rest []byte) {
+	i := 0
+	for i < len(b) && isAtomChar(b[i]) {
+		i++
+	}
+	return string(b[:i]), b[i:]
+}
+
+func isAtomChar(c byte) bool {
+	return c > ' ' && c != 0x7f && !(c >= 0x80 && c < 0xa0) && strings.IndexByte(`(){%*"\]`, c) < 0
+}
+
+// refuse answers a line without a tag and a command name with BAD,
+// untagged when there is no usable tag, and drops it. Before login it
+// also ends the session, as the library does for an unknown command: a
+// client that sends garbage first may be another protocol's.
+func (g *guard) refuse(tag string) error {
+	g.drop = true
+	if !validTag(tag) {
+		tag = "*"
+	}
+	err := g.reply(tag + " BAD [CLIENTBUG] Syntax error: a command is a tag, a space and a command name\r\n")
+	if err == nil && !g.authed.Load() {
+		g.hangup("Syntax error before login")
+	}
+	return err
+}
+
+// isAnswered reports whether the library wrote the current command's
+// tagged reply.
+func (g *guard) isAnswered() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.answered
+}
+
+// maxRecord bounds what is kept of a mailbox command's octets.
+const maxRecord = 8 << 10
+
+// keep records octets of a mailbox command.
+func (g *guard) keep(b []byte) {
+	if !g.recording {
+		return
+	}
+	if len(g.record)+len(b) > maxRecord {
+		g.recording, g.record = false, g.record[:0]
+		return
+	}
+	g.record = append(g.record, b...)
+}
+
+// mailboxCommands take mailbox names or LIST patterns, which the library
+// decodes as modified UTF-7 or UTF-8 (RFC 3501 §5.1.3, RFC 9051 §5.1).
+var mailboxCommands = map[string]bool{"CREATE": true, "DELETE": true, "RENAME": true,
+	"SUBSCRIBE": true, "UNSUBSCRIBE": true, "SELECT": true, "EXAMINE": true, "STATUS": true,
+	"APPEND": true, "COPY": true, "MOVE": true, "UID COPY": true, "UID MOVE": true,
+	"LIST": true, "LSUB": true}
+
+// libInternalError is the library's reply to an error that is not an
+// *imap.Error: one of its own, such as a name it cannot decode, for the
+// session's errors always are.
+const libInternalError = "NO [SERVERBUG] Internal server error\r\n"
+
+// badName says what is wrong with a name in the current mailbox
+// command, "" when all are fine or the command was not recorded.
+func (g *guard) badName() string {
+	if !g.recording {
+		return ""
+	}
+	for _, s := range commandStrings(g.record) {
+		if why := nameFault(s); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// commandStrings returns the quoted strings and literals of a command
+// (RFC 9051 §4.3), unquoted.
+func commandStrings(cmd []byte) []string {
+	var out []string
+	for i := 0; i < len(cmd); i++ {
+		switch cmd[i] {
+		case '"':
+			var sb strings.Builder
+			for i++; i < len(cmd) && cmd[i] != '"'; i++ {
+				if cmd[i] == '\\' && i+1 < len(cmd) {
+					i++
+				}
+				sb.WriteByte(cmd[i])
+			}
+			out = append(out, sb.String())
+		case '{':
+			end := bytes.Index(cmd[i:], []byte("}\r\n"))
+			if end < 0 {
+				return out
+			}
+			size, _, ok := literalMarker(cmd[i : i+end+3])
+			start := i + end + 3
+			if !ok || size > int64(len(cmd)-start) {
+				return out
+			}
+			out = append(out, string(cmd[start:start+int(size)]))
+			i = start + int(size) - 1
+		}
+	}
+	return out
+}
+
+// nameFault says why the library refuses a name: the octets its modified
+// UTF-7 decoder takes are printable US-ASCII and UTF-8 (RFC 3501 §5.1.3,
+// RFC 9051 §5.1).
+func nameFault(s string) string {
+	if !utf8.ValidString(s) {
+		return "not UTF-8"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			return "control character"
+		}
+	}
+	if strings.Contains(s, "&") {
+		return "malformed modified UTF-7 (&...-)"
+	}
+	return ""
 }
 
 // validTag reports a tag the guard may answer (RFC 9051 §9 tag: atom
@@ -276,7 +473,7 @@ func (g *guard) startTLS(tag string) error {
 func (g *guard) endOfLine(seg []byte) error {
 	size, nonSync, ok := literalMarker(g.tail)
 	if !ok {
-		g.inCmd = false
+		g.inCmd, g.drop = false, false
 		return nil
 	}
 	limit := int64(bufferedLiteralLimit)
@@ -303,6 +500,9 @@ func (g *guard) endOfLine(seg []byte) error {
 	case nonSync:
 		g.literal = size
 		g.inCmd = true
+	case g.drop:
+		// No "+" comes: the client sends no literal, the command is over.
+		g.inCmd, g.drop = false, false
 	default:
 		g.mu.Lock()
 		g.pendingSync, g.accepted = size, false
@@ -357,7 +557,24 @@ func (g *guard) Write(p []byte) (int, error) {
 	}
 	greet := !g.greeted
 	g.greeted = true
+	if bytes.HasPrefix(p, []byte("+")) && g.pendingSync < 0 {
+		g.contReq = true
+	}
+	tag := g.tag
+	tagged := tag != "" && bytes.HasPrefix(p, []byte(tag+" ")) && bytes.HasSuffix(p, []byte("\r\n"))
+	if tagged {
+		g.answered = true
+	}
 	g.mu.Unlock()
+	if tagged && string(p[len(tag)+1:]) == libInternalError {
+		if why := g.badName(); why != "" {
+			_, err := g.write([]byte(tag + " NO [CANNOT] Invalid mailbox name: " + why + "\r\n"))
+			if err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	if greet && bytes.HasPrefix(p, []byte("* OK [CAPABILITY ")) {
 		_, err := g.write([]byte("* OK [CAPABILITY " + g.preauthCaps() + "] " +
 			g.srv.cfg.Hostname + " IMAP facteur ready\r\n"))

@@ -234,3 +234,77 @@ func TestAppendCutShort(t *testing.T) {
 		})
 	}
 }
+
+// TestBadLines: a line the library cannot read as a command, or a
+// mailbox name it cannot decode, gets BAD or NO and the session goes on;
+// the rest of such a command, literals included, never runs.
+func TestBadLines(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := e.dial(t)
+	c.login()
+	tests := []struct {
+		name, send, want string
+	}{
+		{"control bytes for a name", "t1 \x00\x01 garbage\r\n", "t1 BAD"},
+		{"parentheses for a name", "t1 )))\r\n", "t1 BAD"},
+		{"quote for a name", "t1 \"unbalanced\r\n", "t1 BAD"},
+		{"no tag", ")))\r\n", "* BAD"},
+		{"empty line", "\r\n", "* BAD"},
+		{"tag alone", "t1\r\n", "t1 BAD"},
+		{"tag and space", "t1 \r\n", "t1 BAD"},
+		{"UID alone", "t1 UID\r\n", "t1 BAD"},
+		{"non-synchronizing literal dropped", "t1 ))) {13+}\r\nt9 CREATE bad\r\n", "t1 BAD"},
+		{"synchronizing literal not asked for", "t1 ))) {13}\r\n", "t1 BAD"},
+		{"control byte in a literal name", "t1 CREATE {3+}\r\nx\x01y\r\n", "t1 NO [CANNOT] Invalid mailbox name: control character"},
+		{"control byte in a quoted name", "t1 CREATE \"x\x7fy\"\r\n", "t1 NO [CANNOT] Invalid mailbox name: control character"},
+		{"not UTF-8", "t1 CREATE {4+}\r\n\xff\xfeab\r\n", "t1 NO [CANNOT] Invalid mailbox name: not UTF-8"},
+		{"bad modified UTF-7", "t1 RENAME INBOX {2+}\r\n&A\r\n", "t1 NO [CANNOT] Invalid mailbox name: malformed"},
+		{"bad name before a message", "t1 APPEND \"x\x01\" {13+}\r\nt9 CREATE bad\r\n", "t1 NO [CANNOT]"},
+		{"bad date before a message", "t1 APPEND INBOX \"bogus\" {13+}\r\nt9 CREATE bad\r\n", "t1 NO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.send(tt.send)
+			if l := c.line(); !strings.HasPrefix(l, tt.want) {
+				t.Errorf("S: %q, want %q", l, tt.want)
+			}
+			runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
+		})
+	}
+	c.t = t
+	t.Run("synchronizing literal name", func(t *testing.T) {
+		c.t = t
+		c.send("t1 CREATE {3}\r\n")
+		if l := c.line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("S: %q", l)
+		}
+		c.send("x\x01y\r\n")
+		if l := c.line(); !strings.HasPrefix(l, "t1 NO [CANNOT] Invalid mailbox name") {
+			t.Errorf("S: %q", l)
+		}
+		runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
+	})
+	c.t = t
+	if r := c.cmd(`LIST "" *`); strings.Contains(strings.Join(r, "\n"), "bad") {
+		t.Errorf("a dropped literal ran as a command: %q", r)
+	}
+
+	// Before login, a line that is no command ends the session, as an
+	// unknown command does; an AUTHENTICATE response is no command.
+	c = e.dial(t)
+	c.send("\x16\x03\x01\r\n")
+	if r := c.until("* BYE"); !strings.HasPrefix(r[0], "* BAD") {
+		t.Errorf("S: %q", r)
+	}
+	c.expectClosed()
+	c = e.dial(t)
+	c.send("a AUTHENTICATE PLAIN\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("S: %q", l)
+	}
+	c.send("AHRvdG8Ac2VjcmV0\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "a OK") {
+		t.Errorf("AUTHENTICATE: %q", l)
+	}
+}
