@@ -17,6 +17,7 @@
 #        NEEDLES=count/1000       of the messages, how many have "needle" in
 #                                 their Subject (what UID SEARCH looks for)
 #        SESSIONS=20              SMTP sessions of the fill
+#        FACTEUR=PATH             a facteur binary to run instead of building ./cmd/facteur
 #        KEEP=1                   keep facteur's data directory and log
 #
 # Each server gets two mailboxes with the same messages, one read only by POP3
@@ -78,7 +79,7 @@ fill() {
   fi
 }
 
-go build -o "$work/facteur" ./cmd/facteur
+if [ -n "${FACTEUR:-}" ]; then cp "$FACTEUR" "$work/facteur"; else go build -o "$work/facteur" ./cmd/facteur; fi
 imap=0
 if "$work/facteur" config imap_listen -config /dev/null >/dev/null 2>&1; then imap=1; fi
 
