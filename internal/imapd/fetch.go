@@ -22,6 +22,9 @@ const maxHeader = 1 << 20
 // a time, and only when an item needs their content; whole bodies stream
 // from the store.
 func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *imap.FetchOptions) error {
+	if err := ss.sync(); err != nil {
+		return err
+	}
 	v := ss.sel
 	pos := v.resolve(numSet, ss.saved)
 	seen, err := ss.markSeen(pos, opts)
@@ -92,6 +95,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, i int, opts *imap.FetchOp
 	}
 	if opts.Flags || seenNow {
 		rw.WriteFlags(toFlags(m.flags))
+		delete(ss.sel.untold, m.uid)
 	}
 	if opts.InternalDate {
 		rw.WriteInternalDate(time.Unix(m.date, 0).UTC())

@@ -3,7 +3,6 @@ package imapd
 import (
 	"errors"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -13,6 +12,9 @@ import (
 // Store is RFC 9051 §6.4.6 STORE and UID STORE: FLAGS, +FLAGS, -FLAGS,
 // with .SILENT.
 func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.StoreFlags, _ *imap.StoreOptions) error {
+	if err := ss.sync(); err != nil {
+		return err
+	}
 	v := ss.sel
 	if v.readOnly {
 		return readOnlyError
@@ -30,35 +32,21 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap
 	if _, err := ss.srv.store.SetFlags(ss.ctx, ss.account, v.name, v.uidsAt(pos), op, flags); err != nil {
 		return ss.internal("store", err)
 	}
-	// The flags as they are now, ours and any other session's changes
-	// to the same messages; the rest waits for Poll.
-	ch, err := ss.srv.store.Changes(ss.ctx, ss.account, v.name, v.highest)
-	if err != nil {
-		return ss.internal("store", err)
+	// The flags as they are now, ours and any other session's changes;
+	// what this reply does not show, Poll tells after it.
+	if err := ss.catchUp(); err != nil {
+		return err
 	}
-	written := make(map[int]bool)
-	for _, m := range ch.Messages {
-		i, ok := v.index(m.UID)
-		if !ok || m.ModSeq <= v.msgs[i].modseq {
-			continue
-		}
-		v.msgs[i].modseq, v.msgs[i].flags = m.ModSeq, m.Flags
-		if _, named := slices.BinarySearch(pos, i); !(named && sf.Silent) {
+	for _, i := range pos {
+		uid := v.msgs[i].uid
+		// RFC 9051 §6.4.6: the flags of every message named, changed or
+		// not, unless .SILENT.
+		if !sf.Silent {
 			if err := writeFlags(w, i, v.msgs[i]); err != nil {
 				return err
 			}
-			written[i] = true
 		}
-	}
-	if !sf.Silent {
-		// RFC 9051 §6.4.6: the flags of every message named, changed or not.
-		for _, i := range pos {
-			if !written[i] {
-				if err := writeFlags(w, i, v.msgs[i]); err != nil {
-					return err
-				}
-			}
-		}
+		delete(v.untold, uid)
 	}
 	return nil
 }

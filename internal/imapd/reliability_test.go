@@ -3,6 +3,7 @@ package imapd
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +307,45 @@ func TestBadLines(t *testing.T) {
 	c.send("AHRvdG8Ac2VjcmV0\r\n")
 	if l := c.line(); !strings.HasPrefix(l, "a OK") {
 		t.Errorf("AUTHENTICATE: %q", l)
+	}
+}
+
+// TestCommandsSeeOthers: FETCH, STORE and SEARCH answer with the flags
+// another session set before them, once, and new messages are announced
+// after the command; EXPUNGE waits (RFC 9051 §7.5.1).
+func TestCommandsSeeOthers(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.add(t, "toto", "INBOX", msg("one", "x"), msg("two", "y"))
+	a := e.dial(t)
+	a.login()
+	a.cmd("SELECT INBOX")
+	b := e.dial(t)
+	b.login()
+	b.cmd("SELECT INBOX")
+
+	b.cmd(`STORE 1 +FLAGS.SILENT (\Flagged)`)
+	if r := a.cmd("FETCH 1 (FLAGS)"); len(r) != 2 || r[0] != `* 1 FETCH (FLAGS (\Flagged))` {
+		t.Errorf("FETCH after another session's STORE: %q", r)
+	}
+	b.cmd(`STORE 2 +FLAGS.SILENT (\Answered)`)
+	if r := a.cmd("SEARCH ANSWERED"); r[0] != "* SEARCH 2" || r[1] != `* 2 FETCH (UID 2 FLAGS (\Answered))` {
+		t.Errorf("SEARCH after another session's STORE: %q", r)
+	}
+	b.cmd(`STORE 1 +FLAGS.SILENT (\Seen)`)
+	if r := a.cmd(`STORE 1 +FLAGS (\Draft)`); len(r) != 2 || r[0] != `* 1 FETCH (UID 1 FLAGS (\Draft \Flagged \Seen))` {
+		t.Errorf("STORE after another session's STORE: %q", r)
+	}
+	b.cmd(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	b.cmd("EXPUNGE")
+	e.add(t, "toto", "INBOX", msg("three", "z"))
+	r := a.cmd("FETCH 1:* (UID)")
+	if want := []string{"* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)", "* 3 EXISTS"}; len(r) != 4 || !slices.Equal(r[:3], want) {
+		t.Errorf("FETCH after an expunge and a delivery: %q, want %q", r, want)
+	}
+	if r := a.cmd("NOOP"); r[0] != "* 2 EXPUNGE" {
+		t.Errorf("NOOP: %q", r)
+	}
+	if r := a.cmd("FETCH 1:* (UID)"); len(r) != 3 || r[1] != "* 2 FETCH (UID 3)" {
+		t.Errorf("FETCH: %q", r)
 	}
 }

@@ -41,6 +41,9 @@ const clipped = 990
 // and UIDs come from the metadata; a message is read only for a key that
 // needs its content, header first.
 func (ss *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, opts *imap.SearchOptions) (*imap.SearchData, error) {
+	if err := ss.sync(); err != nil {
+		return nil, err
+	}
 	v := ss.sel
 	if keys, depth := searchSize(c, 0); depth > maxSearchDepth || keys > maxSearchKeys {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit,

@@ -1,7 +1,9 @@
 package imapd
 
 import (
+	"cmp"
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 
@@ -23,8 +25,12 @@ type view struct {
 	// expunged holds UIDs gone from the store whose EXPUNGE waits for a
 	// command that allows it (RFC 9051 §7.5.1), ascending.
 	expunged []uint32
-	watch    <-chan struct{}
-	stop     func()
+	// untold holds the UIDs whose new flags the client has not seen;
+	// arrived the messages it has not been told EXISTS of, in UID order.
+	untold  map[uint32]bool
+	arrived []viewMsg
+	watch   <-chan struct{}
+	stop    func()
 }
 
 type viewMsg struct {
@@ -227,12 +233,12 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	}
 	select {
 	case <-v.watch:
-	default:
-		if !allowExpunge || len(v.expunged) == 0 {
-			return nil
+		if err := ss.catchUp(); err != nil {
+			return err
 		}
+	default:
 	}
-	return ss.refresh(w, allowExpunge)
+	return v.tell(w, allowExpunge)
 }
 
 // Idle is RFC 2177 IDLE: changes are reported as the watch announces
@@ -243,7 +249,7 @@ func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error 
 		<-stop
 		return nil
 	}
-	if err := ss.refresh(w, true); err != nil {
+	if err := ss.refresh(w); err != nil {
 		return err
 	}
 	for {
@@ -251,16 +257,38 @@ func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error 
 		case <-stop:
 			return nil
 		case <-v.watch:
-			if err := ss.refresh(w, true); err != nil {
+			if err := ss.refresh(w); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// refresh asks the store for the changes above the view's mod-sequence
-// and tells the client: EXPUNGE when allowed, FETCH FLAGS, then EXISTS.
-func (ss *session) refresh(w *imapserver.UpdateWriter, allowExpunge bool) error {
+// refresh catches up with the store and tells the client all.
+func (ss *session) refresh(w *imapserver.UpdateWriter) error {
+	if err := ss.catchUp(); err != nil {
+		return err
+	}
+	return ss.sel.tell(w, true)
+}
+
+// sync brings the view up to date before FETCH, STORE and SEARCH, so
+// that they answer with the flags as they are: flag changes and new
+// messages may be taken at any time, expunges wait (RFC 9051 §7.5.1).
+// What the command itself does not show the client, Poll tells after it.
+func (ss *session) sync() error {
+	select {
+	case <-ss.sel.watch:
+		return ss.catchUp()
+	default:
+		return nil
+	}
+}
+
+// catchUp asks the store for the changes above the view's mod-sequence
+// and takes them into the view, to be told: flags at once, expunges and
+// new messages kept apart until the client hears of them.
+func (ss *session) catchUp() error {
 	v := ss.sel
 	ch, err := ss.srv.store.Changes(ss.ctx, ss.account, v.name, v.highest)
 	if errors.Is(err, ErrNotFound) || err == nil && ch.UIDValidity != v.uidValidity {
@@ -276,30 +304,58 @@ func (ss *session) refresh(w *imapserver.UpdateWriter, allowExpunge bool) error 
 			v.expunged = append(v.expunged, uid)
 		}
 	}
+	// A message gone before the client heard of it is never told.
+	v.arrived = slices.DeleteFunc(v.arrived, func(m viewMsg) bool {
+		_, gone := slices.BinarySearch(ch.Expunged, m.uid)
+		return gone
+	})
 	slices.Sort(v.expunged)
 	v.expunged = slices.Compact(v.expunged)
-	if allowExpunge {
-		if err := v.writeExpunges(v.expunged, w.WriteExpunge); err != nil {
-			return err
-		}
-		v.expunged = v.expunged[:0]
-	}
-	grew := false
 	for _, m := range ch.Messages {
 		i, ok := v.index(m.UID)
 		switch {
 		case ok && m.ModSeq > v.msgs[i].modseq:
 			v.msgs[i].modseq, v.msgs[i].flags = m.ModSeq, m.Flags
-			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(m.UID), toFlags(m.Flags)); err != nil {
-				return err
+			if v.untold == nil {
+				v.untold = make(map[uint32]bool)
 			}
+			v.untold[m.UID] = true
 		case !ok && m.UID > v.lastUID():
-			v.msgs = append(v.msgs, newViewMsg(m))
-			grew = true
+			k, found := slices.BinarySearchFunc(v.arrived, m.UID, func(a viewMsg, uid uint32) int { return cmp.Compare(a.uid, uid) })
+			if found {
+				v.arrived[k] = newViewMsg(m)
+			} else {
+				v.arrived = slices.Insert(v.arrived, k, newViewMsg(m))
+			}
 		}
 	}
 	v.highest = max(v.highest, ch.HighestModSeq)
-	if grew {
+	return nil
+}
+
+// tell writes what the client has not heard: EXPUNGE when allowed, FETCH
+// FLAGS, then EXISTS.
+func (v *view) tell(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if allowExpunge && len(v.expunged) > 0 {
+		if err := v.writeExpunges(v.expunged, w.WriteExpunge); err != nil {
+			return err
+		}
+		v.expunged = v.expunged[:0]
+	}
+	if len(v.untold) > 0 {
+		uids := slices.Sorted(maps.Keys(v.untold))
+		clear(v.untold)
+		for _, uid := range uids {
+			if i, ok := v.index(uid); ok {
+				if err := w.WriteMessageFlags(uint32(i+1), imap.UID(uid), toFlags(v.msgs[i].flags)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(v.arrived) > 0 {
+		v.msgs = append(v.msgs, v.arrived...)
+		v.arrived = v.arrived[:0]
 		return w.WriteNumMessages(uint32(len(v.msgs)))
 	}
 	return nil
