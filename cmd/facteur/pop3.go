@@ -82,7 +82,7 @@ func (m pop3Maildrops) List(ctx context.Context, account string) (uint32, []pop3
 			validity = b.UIDValidity
 		}
 	}
-	msgs, err := m.st.Messages(ctx, account, "INBOX")
+	msgs, err := m.st.Index(ctx, account, "INBOX")
 	if err != nil {
 		return 0, nil, err
 	}

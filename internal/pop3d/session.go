@@ -51,6 +51,10 @@ type session struct {
 }
 
 // run is a session from greeting to close.
+// writeBuffer is the size of a session's output buffer: a typical message
+// goes out in one or two writes rather than one per kilobyte.
+const writeBuffer = 16 << 10
+
 func (s *Server) run(conn net.Conn, implicitTLS bool) {
 	defer s.removeConn(conn)
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -78,7 +82,7 @@ func (s *Server) run(conn net.Conn, implicitTLS bool) {
 		ss.conn, ss.tls = tc, true
 	}
 	ss.r = smtp.NewReader(ss.conn)
-	ss.w = bufio.NewWriterSize(ss.conn, 1024)
+	ss.w = bufio.NewWriterSize(ss.conn, writeBuffer)
 	ss.ok(s.cfg.Hostname + " POP3 facteur ready")
 	for ss.flush() && !ss.done {
 		ss.extend()
@@ -251,7 +255,7 @@ func (ss *session) stls([]string) {
 	}
 	ss.conn, ss.tls, ss.user = tc, true, ""
 	ss.r = smtp.NewReader(tc)
-	ss.w = bufio.NewWriterSize(tc, 1024)
+	ss.w = bufio.NewWriterSize(tc, writeBuffer)
 }
 
 // quit is RFC 1939 §5 (QUIT in AUTHORIZATION) and §6 (the UPDATE state:

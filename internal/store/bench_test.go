@@ -168,3 +168,52 @@ func BenchmarkHeaders10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMessages10k lists a 10,000 message mailbox, as IMAP's SELECT
+// and POP3's login do.
+func BenchmarkMessages10k(b *testing.B) {
+	s := newStore(b, "toto")
+	prefill(b, s, 10_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if msgs, err := s.Messages(ctx, "toto", ""); err != nil || len(msgs) != 10_000 {
+			b.Fatalf("Messages = %d, %v", len(msgs), err)
+		}
+	}
+}
+
+// BenchmarkIndex10k is Messages without the header fields.
+func BenchmarkIndex10k(b *testing.B) {
+	s := newStore(b, "toto")
+	prefill(b, s, 10_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if msgs, err := s.Index(ctx, "toto", ""); err != nil || len(msgs) != 10_000 {
+			b.Fatalf("Index = %d, %v", len(msgs), err)
+		}
+	}
+}
+
+// BenchmarkOpenMessage opens and reads one message, as POP3's RETR and
+// IMAP's FETCH BODY[] do.
+func BenchmarkOpenMessage(b *testing.B) {
+	s := newStore(b, "toto")
+	if err := deliver(b, s, benchBody, rcpt{"toto", "", ""}); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	buf := make([]byte, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		rc, err := s.OpenMessage(ctx, "toto", "", 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(rc, buf[:len(benchBody)]); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
+	}
+}

@@ -343,3 +343,27 @@ func TestWatch(t *testing.T) {
 		t.Errorf("Watch of a missing mailbox = %v, want ErrNotFound", err)
 	}
 }
+
+func TestIndex(t *testing.T) {
+	s := newStore(t, "toto")
+	appendMsg(t, s, "toto", "INBOX", "Subject: a\r\n\r\nx\r\n", `\Seen`)
+	appendMsg(t, s, "toto", "INBOX", "Subject: b\r\n\r\nyy\r\n")
+	ctx := context.Background()
+	full, err := s.Messages(ctx, "toto", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := s.Index(ctx, "toto", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range full {
+		full[i].From, full[i].To, full[i].Subject, full[i].Date, full[i].MessageID = "", "", "", "", ""
+	}
+	if diff := cmp.Diff(full, idx); diff != "" || len(idx) != 2 {
+		t.Errorf("Index differs from Messages but for the header fields (-Messages +Index):\n%s", diff)
+	}
+	if _, err := s.Index(ctx, "toto", "Nowhere"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Index of a missing mailbox = %v, want ErrNotFound", err)
+	}
+}

@@ -16,6 +16,12 @@ const (
 	FROM mailboxes m JOIN accounts a ON a.id = m.account_id
 	WHERE a.name = ? AND m.name = ?`
 
+	// openMessageSQL finds a message by account, mailbox and UID in one
+	// step: POP3's RETR and IMAP's FETCH BODY[] run it per message.
+	openMessageSQL = `SELECT m.prefix, m.blob FROM messages m
+	JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id
+	WHERE a.name = ? AND b.name = ? AND m.uid = ?`
+
 	insertBlobSQL = `INSERT INTO blobs (name, size, refs) VALUES (?, ?, ?)`
 
 	// A row whose delivery key the mailbox holds already is skipped
@@ -35,7 +41,7 @@ const (
 // commit's transaction then reuses through Tx.StmtContext.
 type stmts struct {
 	// On the reader pool.
-	accountID, lookupMailbox, accountsGen *sql.Stmt
+	accountID, lookupMailbox, accountsGen, openMessage *sql.Stmt
 	// On the writer connection, for the committer.
 	wLookupMailbox, insertBlob, insertMessage, updateMailbox *sql.Stmt
 }
@@ -50,6 +56,7 @@ func prepareStmts(ctx context.Context, rdb, wdb *sql.DB) (*stmts, error) {
 		{&st.accountID, rdb, accountIDSQL},
 		{&st.lookupMailbox, rdb, lookupMailboxSQL},
 		{&st.accountsGen, rdb, accountsGenSQL},
+		{&st.openMessage, rdb, openMessageSQL},
 		{&st.wLookupMailbox, wdb, lookupMailboxSQL},
 		{&st.insertBlob, wdb, insertBlobSQL},
 		{&st.insertMessage, wdb, insertMessageSQL},
@@ -66,7 +73,7 @@ func prepareStmts(ctx context.Context, rdb, wdb *sql.DB) (*stmts, error) {
 
 func (st *stmts) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{st.accountID, st.lookupMailbox, st.accountsGen,
+	for _, s := range []*sql.Stmt{st.accountID, st.lookupMailbox, st.accountsGen, st.openMessage,
 		st.wLookupMailbox, st.insertBlob, st.insertMessage, st.updateMailbox} {
 		if s != nil {
 			errs = append(errs, s.Close())
