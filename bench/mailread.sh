@@ -30,8 +30,9 @@
 # is in its login time (Dovecot's passwords are PLAIN).
 #
 # The IMAP part runs only when the facteur built here knows imap_listen.
-# Profiles of facteur's side: bench/pop3read (POP3) and internal/imapd's
-# benchmarks (IMAP), with go test -cpuprofile.
+# For a profile of facteur's side, run internal/imapd's and
+# internal/store's benchmarks with go test -cpuprofile, or `facteur serve
+# -cpuprofile FILE` against the same configuration.
 # Postfix and Dovecot are left running if they were running before, else
 # stopped; the imap@ and pop@ Maildirs are emptied at the end.
 set -euo pipefail
