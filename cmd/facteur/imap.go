@@ -135,6 +135,10 @@ func (m imapStore) OpenMessage(ctx context.Context, account, mailbox string, uid
 	return rc, imapErr(err)
 }
 
+func (m imapStore) Headers(ctx context.Context, account, mailbox string, uids []uint32, fn func(uint32, []byte) error) error {
+	return imapErr(m.st.Headers(ctx, account, mailbox, uids, fn))
+}
+
 var imapFlagOps = map[imapd.FlagOp]store.FlagOp{
 	imapd.FlagsReplace: store.FlagsReplace,
 	imapd.FlagsAdd:     store.FlagsAdd,

@@ -86,6 +86,9 @@ func TestDialogs(t *testing.T) {
 			{"FETCH 1 BINARY.SIZE[1]", []string{"* 1 FETCH (BINARY.SIZE[1] 8)", "a OK"}},
 			{"UID FETCH 2:* (FLAGS)", []string{"* 2 FETCH (UID 2 FLAGS (\\Seen))", "a OK"}},
 			{"UID FETCH 99:* (FLAGS)", []string{"* 3 FETCH (UID 3 ", "a OK"}},
+			{"FETCH 1:2 (UID BODY.PEEK[HEADER.FIELDS (Subject)] ENVELOPE)", []string{`* 1 FETCH (UID 1 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 +0000" "one" `, "Subject: one", "",
+				`* 2 FETCH (UID 2 ENVELOPE ("Mon, 02 Jan 2006 15:04:05 +0000" "two" `, "Subject: two", "", "a OK"}},
+			{"FETCH 1:2 RFC822.HEADER", []string{"* 1 FETCH (RFC822.HEADER {", "From: Alice", "* 2 FETCH (RFC822.HEADER {", "a OK"}},
 			{"FETCH 1 (ENVELOPE)", []string{`* 1 FETCH (ENVELOPE ("Mon, 02 Jan 2006 15:04:05 +0000" "one" (("Alice" NIL "alice" "example.org"))`, "a OK"}},
 		}},
 		{"store", []step{

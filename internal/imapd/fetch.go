@@ -14,10 +14,6 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// maxHeader bounds the header read for ENVELOPE and BODY[HEADER] held in
-// memory; a longer header is cut there.
-const maxHeader = 1 << 20
-
 // Fetch is RFC 9051 §6.4.5 FETCH and UID FETCH. Messages are read one at
 // a time, and only when an item needs their content; whole bodies stream
 // from the store.
@@ -31,10 +27,61 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *im
 	if err != nil {
 		return err
 	}
+	if headerOnly(opts) && len(pos) > 1 {
+		return ss.fetchHeaders(w, pos, opts, seen)
+	}
 	for _, i := range pos {
-		if err := ss.fetchOne(w, i, opts, seen[v.msgs[i].uid]); err != nil {
+		if err := ss.fetchOne(w, i, opts, seen[v.msgs[i].uid], nil); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// headerOnly reports a FETCH whose items need no more of a message than
+// its header section: ENVELOPE, BODY[HEADER], BODY[HEADER.FIELDS ...],
+// RFC822.HEADER, besides metadata.
+func headerOnly(opts *imap.FetchOptions) bool {
+	if opts.BodyStructure != nil || len(opts.BinarySection) > 0 || len(opts.BinarySectionSize) > 0 {
+		return false
+	}
+	for _, sec := range opts.BodySection {
+		if !headerSection(sec) {
+			return false
+		}
+	}
+	return opts.Envelope || len(opts.BodySection) > 0
+}
+
+// headerSection reports a body section taken from the message's header.
+func headerSection(sec *imap.FetchItemBodySection) bool {
+	return len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierHeader
+}
+
+// fetchHeaders answers a header-only FETCH of many messages from the
+// store's header sections, read in batches rather than a message at a
+// time. A message expunged meanwhile is left out, and the FETCH ends in
+// NO (RFC 9051 §7.5.1).
+func (ss *session) fetchHeaders(w *imapserver.FetchWriter, pos []int, opts *imap.FetchOptions, seen map[uint32]bool) error {
+	v := ss.sel
+	done := 0
+	err := ss.srv.store.Headers(ss.ctx, ss.account, v.name, v.uidsAt(pos), func(uid uint32, h []byte) error {
+		i, ok := v.index(uid)
+		if !ok {
+			return nil
+		}
+		done++
+		return ss.fetchOne(w, i, opts, seen[uid], h)
+	})
+	if err != nil {
+		var ierr *imap.Error
+		if errors.As(err, &ierr) {
+			return err
+		}
+		return ss.messageError(err)
+	}
+	if done < len(pos) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Some messages were expunged meanwhile"}
 	}
 	return nil
 }
@@ -87,7 +134,8 @@ func fetchSetsSeen(opts *imap.FetchOptions) bool {
 }
 
 // fetchOne writes one message's FETCH response.
-func (ss *session) fetchOne(w *imapserver.FetchWriter, i int, opts *imap.FetchOptions, seenNow bool) error {
+// header, when not nil, is its header section.
+func (ss *session) fetchOne(w *imapserver.FetchWriter, i int, opts *imap.FetchOptions, seenNow bool, header []byte) error {
 	m := ss.sel.msgs[i]
 	rw := w.CreateMessage(uint32(i + 1))
 	if opts.UID {
@@ -103,7 +151,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, i int, opts *imap.FetchOp
 	if opts.RFC822Size {
 		rw.WriteRFC822Size(m.size)
 	}
-	if err := ss.fetchContent(rw, m, opts); err != nil {
+	if err := ss.fetchContent(rw, m, opts, header); err != nil {
 		rw.Close()
 		return err
 	}
@@ -111,13 +159,15 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, i int, opts *imap.FetchOp
 }
 
 // fetchContent writes the items read from the message itself.
-func (ss *session) fetchContent(rw *imapserver.FetchResponseWriter, m viewMsg, opts *imap.FetchOptions) error {
+func (ss *session) fetchContent(rw *imapserver.FetchResponseWriter, m viewMsg, opts *imap.FetchOptions, header []byte) error {
 	if opts.Envelope {
-		h, _, err := ss.readHeader(m.uid)
-		if err != nil {
-			return err
+		if header == nil {
+			var err error
+			if header, err = ss.readHeader(m.uid); err != nil {
+				return err
+			}
 		}
-		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
+		rw.WriteEnvelope(imapserver.ExtractEnvelope(parseHeader(header)))
 	}
 	if opts.BodyStructure != nil {
 		var bs imap.BodyStructure
@@ -130,7 +180,7 @@ func (ss *session) fetchContent(rw *imapserver.FetchResponseWriter, m viewMsg, o
 		rw.WriteBodyStructure(bs)
 	}
 	for _, sec := range opts.BodySection {
-		if err := ss.fetchBodySection(rw, m, sec); err != nil {
+		if err := ss.fetchBodySection(rw, m, sec, header); err != nil {
 			return err
 		}
 	}
@@ -159,27 +209,31 @@ func (ss *session) fetchContent(rw *imapserver.FetchResponseWriter, m viewMsg, o
 	return nil
 }
 
-// fetchBodySection writes BODY[section]<partial>. The whole message, its
-// header and its text stream or come from the raw bytes; other sections
-// go through the library's MIME walk.
-func (ss *session) fetchBodySection(rw *imapserver.FetchResponseWriter, m viewMsg, sec *imap.FetchItemBodySection) error {
+// fetchBodySection writes BODY[section]<partial>. The whole message and
+// its text stream, header sections come from the store's header (the
+// given one, when not nil); other sections go through the library's MIME
+// walk.
+func (ss *session) fetchBodySection(rw *imapserver.FetchResponseWriter, m viewMsg, sec *imap.FetchItemBodySection, header []byte) error {
 	plain := len(sec.Part) == 0 && len(sec.HeaderFields) == 0 && len(sec.HeaderFieldsNot) == 0
-	switch {
-	case plain && sec.Specifier == imap.PartSpecifierNone:
+	if plain && sec.Specifier == imap.PartSpecifierNone {
 		return ss.streamSection(rw, m, sec, 0, m.size)
-	case plain && sec.Specifier == imap.PartSpecifierHeader:
-		_, raw, err := ss.readHeader(m.uid)
-		if err != nil {
+	}
+	if len(sec.Part) == 0 && (sec.Specifier == imap.PartSpecifierHeader || sec.Specifier == imap.PartSpecifierText) && header == nil {
+		var err error
+		if header, err = ss.readHeader(m.uid); err != nil {
 			return err
 		}
-		b := partial(raw, sec.Partial)
-		return writeBytes(rw.WriteBodySection(sec, int64(len(b))), b)
+	}
+	switch {
 	case plain && sec.Specifier == imap.PartSpecifierText:
-		_, raw, err := ss.readHeader(m.uid)
-		if err != nil {
-			return err
-		}
-		return ss.streamSection(rw, m, sec, int64(len(raw)), m.size-int64(len(raw)))
+		return ss.streamSection(rw, m, sec, int64(len(header)), m.size-int64(len(header)))
+	case plain && sec.Specifier == imap.PartSpecifierHeader:
+		b := partial(header, sec.Partial)
+		return writeBytes(rw.WriteBodySection(sec, int64(len(b))), b)
+	case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierHeader:
+		// HEADER.FIELDS and HEADER.FIELDS.NOT read the header alone.
+		b := imapserver.ExtractBodySection(bytes.NewReader(header), sec)
+		return writeBytes(rw.WriteBodySection(sec, int64(len(b))), b)
 	}
 	var b []byte
 	if err := ss.withMessage(m.uid, func(r io.Reader) error {
@@ -218,19 +272,27 @@ func (ss *session) streamSection(rw *imapserver.FetchResponseWriter, m viewMsg, 
 	return wc.Close()
 }
 
-// readHeader reads a message's header, up to and with the blank line,
-// and no further.
-func (ss *session) readHeader(uid uint32) (textproto.Header, []byte, error) {
-	var h textproto.Header
+// readHeader returns a message's header section, up to and with the
+// blank line, from the store.
+func (ss *session) readHeader(uid uint32) ([]byte, error) {
 	var raw []byte
-	err := ss.withMessage(uid, func(r io.Reader) error {
-		var buf bytes.Buffer
-		br := bufio.NewReader(io.TeeReader(io.LimitReader(r, maxHeader), &buf))
-		h, _ = textproto.ReadHeader(br)
-		raw = buf.Bytes()[:buf.Len()-br.Buffered()]
+	err := ss.srv.store.Headers(ss.ctx, ss.account, ss.sel.name, []uint32{uid}, func(_ uint32, h []byte) error {
+		raw = bytes.Clone(h)
 		return nil
 	})
-	return h, raw, err
+	if err != nil {
+		return nil, ss.messageError(err)
+	}
+	if raw == nil {
+		return nil, ss.messageError(ErrNotFound)
+	}
+	return raw, nil
+}
+
+// parseHeader parses a header section; what does not parse is left out.
+func parseHeader(raw []byte) textproto.Header {
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	return h
 }
 
 // withMessage opens a message for f.

@@ -87,6 +87,10 @@ func (a storeAdapter) OpenMessage(ctx context.Context, account, mailbox string, 
 	return rc, mapErr(err)
 }
 
+func (a storeAdapter) Headers(ctx context.Context, account, mailbox string, uids []uint32, fn func(uint32, []byte) error) error {
+	return mapErr(a.st.Headers(ctx, account, mailbox, uids, fn))
+}
+
 func (a storeAdapter) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) (uint64, error) {
 	sop := map[FlagOp]store.FlagOp{FlagsReplace: store.FlagsReplace, FlagsAdd: store.FlagsAdd, FlagsRemove: store.FlagsRemove}[op]
 	n, err := a.st.SetFlags(ctx, account, mailbox, uids, sop, flags)

@@ -112,6 +112,11 @@ type Store interface {
 	Messages(ctx context.Context, account, mailbox string) ([]Message, error)
 	// OpenMessage returns a message's bytes, Message.Size of them.
 	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error)
+	// Headers calls fn in UID order with the header section of each
+	// message among uids (nil: all; UIDs not there are skipped), as
+	// OpenMessage's bytes start, through the empty line that ends it (the
+	// whole message when it has no body). fn must not keep header.
+	Headers(ctx context.Context, account, mailbox string, uids []uint32, fn func(uid uint32, header []byte) error) error
 	// SetFlags changes the flags of uids (nil: all) and returns the new
 	// mod-sequence, 0 when nothing changed.
 	SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) (uint64, error)

@@ -58,7 +58,8 @@ func (ss *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, opts 
 	}
 	var found []int
 	k := 0
-	for i, vm := range v.msgs {
+	test := func(i int, header []byte) error {
+		vm := v.msgs[i]
 		cand := &candidate{ss: ss, seq: uint32(i + 1), vm: vm, last: v.lastUID(), n: uint32(len(v.msgs))}
 		for k < len(infos) && infos[k].UID < vm.uid {
 			k++
@@ -66,15 +67,63 @@ func (ss *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, opts 
 		if k < len(infos) && infos[k].UID == vm.uid {
 			cand.info = &infos[k]
 		}
-		ok, err := cand.match(c)
-		if err != nil {
-			return nil, err
+		if header != nil {
+			cand.header, cand.hasHeader = parseHeader(header), true
 		}
+		ok, err := cand.match(c)
 		if ok {
 			found = append(found, i)
 		}
+		return err
+	}
+	if !needsHeader(c) {
+		for i := range v.msgs {
+			if err := test(i, nil); err != nil {
+				return nil, err
+			}
+		}
+		return ss.searchData(kind, found, opts), nil
+	}
+	// Header keys the cached fields cannot answer: the header sections
+	// come in batches; a message the store no longer has matches nothing.
+	err := ss.srv.store.Headers(ss.ctx, ss.account, v.name, nil, func(uid uint32, h []byte) error {
+		if i, ok := v.index(uid); ok {
+			return test(i, h)
+		}
+		return nil
+	})
+	if err != nil {
+		var ierr *imap.Error
+		if errors.As(err, &ierr) {
+			return nil, err
+		}
+		return nil, ss.internal("search", err)
 	}
 	return ss.searchData(kind, found, opts), nil
+}
+
+// needsHeader reports a program with a header key that the cached fields
+// do not answer, TEXT included.
+func needsHeader(c *imap.SearchCriteria) bool {
+	if len(c.Text) > 0 {
+		return true
+	}
+	for _, h := range c.Header {
+		if _, ok := cachedFields[strings.ToLower(h.Key)]; !ok {
+			return true
+		}
+	}
+	for i := range c.Not {
+		if needsHeader(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsHeader(&c.Or[i][0]) || needsHeader(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ss *session) searchData(kind imapserver.NumKind, found []int, opts *imap.SearchOptions) *imap.SearchData {
@@ -371,11 +420,11 @@ func (m *candidate) loadHeader() error {
 		return nil
 	}
 	m.hasHeader = true
-	h, _, err := m.ss.readHeader(m.vm.uid)
+	raw, err := m.ss.readHeader(m.vm.uid)
 	if err != nil {
 		return m.openError(err)
 	}
-	m.header = h
+	m.header = parseHeader(raw)
 	return nil
 }
 
