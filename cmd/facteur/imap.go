@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"facteur/internal/imapd"
-	"facteur/internal/limiter"
 	"facteur/internal/store"
 )
 
@@ -24,8 +22,7 @@ func (s *server) startIMAP(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	plain, implicit := lns[0], lns[1]
-	if len(plain)+len(implicit) == 0 {
+	if len(lns[0])+len(lns[1]) == 0 {
 		return nil
 	}
 	srv := imapd.NewServer(imapd.Config{
@@ -33,33 +30,13 @@ func (s *server) startIMAP(ctx context.Context, wg *sync.WaitGroup) error {
 		TLS:                   s.certs.Config(),
 		PlaintextLoopbackOnly: cfg.Bool("disable_plaintext_auth"),
 		AppendLimit:           cfg.Int("message_size_limit"),
-		Failures: limiter.New(int(cfg.Int("smtpd_auth_failure_limit")),
-			cfg.Duration("smtpd_auth_failure_window"), time.Now),
-		FailureDelay: cfg.Duration("smtpd_auth_failure_delay"),
-		Log:          s.log,
-		Debug:        s.debug,
+		Failures:              s.logins,
+		FailureDelay:          cfg.Duration("smtpd_auth_failure_delay"),
+		Log:                   s.log,
+		Debug:                 s.debug,
 	}, imapStore{s.st})
-	var where []string
-	for _, ln := range plain {
-		wg.Go(func() { s.serveIMAP(srv, ln, false) })
-		where = append(where, "IMAP on "+ln.Addr().String())
-	}
-	for _, ln := range implicit {
-		wg.Go(func() { s.serveIMAP(srv, ln, true) })
-		where = append(where, "IMAPS on "+ln.Addr().String())
-	}
-	s.log.Service("master").Event("", "%s", strings.Join(where, "; "))
-	wg.Go(func() {
-		<-ctx.Done()
-		srv.Close()
-	})
+	s.serveAccess(ctx, wg, "IMAP", lns[0], lns[1], srv, imapd.ErrServerClosed)
 	return nil
-}
-
-func (s *server) serveIMAP(srv *imapd.Server, ln net.Listener, implicitTLS bool) {
-	if err := srv.Serve(ln, implicitTLS); !errors.Is(err, imapd.ErrServerClosed) {
-		s.log.Service("master").Warn("IMAP listener %s stopped: %v", ln.Addr(), err)
-	}
 }
 
 // imapStore is the store as imapd sees it: the same methods, with

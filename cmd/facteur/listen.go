@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 
 	"facteur/internal/config"
 )
@@ -30,4 +34,37 @@ func closeListeners(lns ...[]net.Listener) {
 			ln.Close()
 		}
 	}
+}
+
+// accessServer is a mail access server, as pop3d's and imapd's are: it
+// serves listeners in plain text (with STARTTLS) or implicit TLS.
+type accessServer interface {
+	Serve(ln net.Listener, implicitTLS bool) error
+	Close() error
+}
+
+// serveAccess serves proto on the plain and implicit-TLS listeners in
+// goroutines of wg, and closes srv when ctx is done. closed is the error
+// Serve returns once srv is closed.
+func (s *server) serveAccess(ctx context.Context, wg *sync.WaitGroup, proto string, plain, implicit []net.Listener, srv accessServer, closed error) {
+	var where []string
+	for _, l := range []struct {
+		lns      []net.Listener
+		implicit bool
+		name     string
+	}{{plain, false, proto}, {implicit, true, proto + "S"}} {
+		for _, ln := range l.lns {
+			wg.Go(func() {
+				if err := srv.Serve(ln, l.implicit); !errors.Is(err, closed) {
+					s.log.Service("master").Warn("%s listener %s stopped: %v", l.name, ln.Addr(), err)
+				}
+			})
+			where = append(where, l.name+" on "+ln.Addr().String())
+		}
+	}
+	s.log.Service("master").Event("", "%s", strings.Join(where, "; "))
+	wg.Go(func() {
+		<-ctx.Done()
+		srv.Close()
+	})
 }

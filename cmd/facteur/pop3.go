@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
-	"time"
 
-	"facteur/internal/limiter"
 	"facteur/internal/pop3d"
 	"facteur/internal/store"
 )
@@ -24,41 +20,20 @@ func (s *server) startPOP3(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	plain, implicit := lns[0], lns[1]
-	if len(plain)+len(implicit) == 0 {
+	if len(lns[0])+len(lns[1]) == 0 {
 		return nil
 	}
 	srv := pop3d.NewServer(pop3d.Config{
 		Hostname:              cfg.Get("myhostname"),
 		TLS:                   s.certs.Config(),
 		PlaintextLoopbackOnly: cfg.Bool("disable_plaintext_auth"),
-		Failures: limiter.New(int(cfg.Int("smtpd_auth_failure_limit")),
-			cfg.Duration("smtpd_auth_failure_window"), time.Now),
-		FailureDelay: cfg.Duration("smtpd_auth_failure_delay"),
-		Log:          s.log,
-		Debug:        s.debug,
+		Failures:              s.logins,
+		FailureDelay:          cfg.Duration("smtpd_auth_failure_delay"),
+		Log:                   s.log,
+		Debug:                 s.debug,
 	}, pop3Maildrops{s.st})
-	var where []string
-	for _, ln := range plain {
-		wg.Go(func() { s.servePOP3(srv, ln, false) })
-		where = append(where, "POP3 on "+ln.Addr().String())
-	}
-	for _, ln := range implicit {
-		wg.Go(func() { s.servePOP3(srv, ln, true) })
-		where = append(where, "POP3S on "+ln.Addr().String())
-	}
-	s.log.Service("master").Event("", "%s", strings.Join(where, "; "))
-	wg.Go(func() {
-		<-ctx.Done()
-		srv.Close()
-	})
+	s.serveAccess(ctx, wg, "POP3", lns[0], lns[1], srv, pop3d.ErrServerClosed)
 	return nil
-}
-
-func (s *server) servePOP3(srv *pop3d.Server, ln net.Listener, implicitTLS bool) {
-	if err := srv.Serve(ln, implicitTLS); !errors.Is(err, pop3d.ErrServerClosed) {
-		s.log.Service("master").Warn("POP3 listener %s stopped: %v", ln.Addr(), err)
-	}
 }
 
 // pop3Maildrops is the store as pop3d sees it: each account's INBOX.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"facteur/internal/cleanup"
 	"facteur/internal/config"
@@ -20,6 +21,7 @@ import (
 	smtpout "facteur/internal/deliver/smtp"
 	"facteur/internal/dns"
 	"facteur/internal/envelope"
+	"facteur/internal/limiter"
 	"facteur/internal/maillog"
 	"facteur/internal/policy"
 	"facteur/internal/queue"
@@ -75,13 +77,17 @@ type server struct {
 	sink  sinkAdapter // cleanup in front of the queue, for smtpd and the pickup
 	smtpd *smtpd.Server
 	certs *tlsconf.Certs
-	lns   []net.Listener
-	ports map[net.Listener]listenParam // what each of lns serves
-	lock  *os.File
+	// logins counts failed logins per client address for SMTP AUTH, POP3
+	// and IMAP together: one throttle, whichever door is tried.
+	logins *limiter.Limiter
+	lns    []net.Listener
+	ports  map[net.Listener]listenParam // what each of lns serves
+	lock   *os.File
 }
 
 func serve(ctx context.Context, env *cmdEnv, cfg *config.Config, logger *slog.Logger) error {
-	s := &server{cfg: cfg, log: maillog.New(logger), debug: logger}
+	s := &server{cfg: cfg, log: maillog.New(logger), debug: logger,
+		logins: limiter.New(int(cfg.Int("smtpd_auth_failure_limit")), cfg.Duration("smtpd_auth_failure_window"), time.Now)}
 	if err := s.open(ctx); err != nil {
 		s.close()
 		return err

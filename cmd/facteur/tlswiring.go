@@ -110,6 +110,7 @@ func (s *server) smtpdSecurity(c *smtpd.Config) {
 	c.AuthFailureLimit = int(cfg.Int("smtpd_auth_failure_limit"))
 	c.AuthFailureWindow = cfg.Duration("smtpd_auth_failure_window")
 	c.AuthFailureDelay = cfg.Duration("smtpd_auth_failure_delay")
+	c.AuthFailures = s.logins
 	c.Senders = s.pol
 }
 

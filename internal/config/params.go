@@ -91,7 +91,7 @@ func Params() []Param {
 		{"smtpd_tls_security_level", "may", KindString, "", "TLS for SMTP clients on smtpd_listen and submission_listen: `none` (no STARTTLS), `may` (STARTTLS offered) or `encrypt` (STARTTLS required before MAIL: 530 5.7.0)."},
 		{"smtpd_tls_auth_only", "yes", KindBool, "", "Offer and accept AUTH only over TLS; AUTH in plain text gets 538 5.7.11 before the credentials are checked."},
 		{"smtpd_sasl_auth_enable", "no", KindBool, "", "Offer AUTH on smtpd_listen too (submission and submissions always offer it)."},
-		{"smtpd_auth_failure_limit", "10", KindInt, "", "facteur's own: failed AUTH attempts from one client address within smtpd_auth_failure_window after which it gets 421 4.7.0 and is disconnected."},
+		{"smtpd_auth_failure_limit", "10", KindInt, "", "facteur's own: failed logins (SMTP AUTH, POP3 and IMAP counted together) from one client address within smtpd_auth_failure_window after which it is refused and disconnected (SMTP: 421 4.7.0)."},
 		{"smtpd_auth_failure_window", "300s", KindTime, "s", "facteur's own: the window in which failed AUTH attempts are counted per client address."},
 		{"smtpd_auth_failure_delay", "1s", KindTime, "s", "facteur's own: the pause before answering a failed AUTH, multiplied by the client address's failures so far in the window."},
 		{"smtpd_sender_login_maps", "", KindList, "", "Tables of extra sender addresses for authenticated clients: an address (or `@domain`) key, the owning account names as value. Each account owns its address in each local domain and the aliases that lead only to it."},

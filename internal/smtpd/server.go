@@ -122,6 +122,10 @@ type Config struct {
 	// AuthFailureDelay is paused before each 535, times the address's
 	// failures in the window; 0 means no pause.
 	AuthFailureDelay time.Duration
+	// AuthFailures, when set, counts the failures instead of a limiter of
+	// AuthFailureLimit in AuthFailureWindow, so that logins by POP3 and
+	// IMAP count with SMTP AUTH's.
+	AuthFailures *limiter.Limiter
 	// Senders checks MAIL FROM of authenticated clients; nil allows any.
 	Senders Senders
 }
@@ -185,6 +189,9 @@ func (c *Config) setDefaults() {
 	if c.AuthFailureWindow <= 0 {
 		c.AuthFailureWindow = defaultAuthFailureWindow
 	}
+	if c.AuthFailures == nil {
+		c.AuthFailures = limiter.New(c.AuthFailureLimit, c.AuthFailureWindow, time.Now)
+	}
 	if c.TLSLevel == "" {
 		c.TLSLevel = TLSMay
 	}
@@ -227,7 +234,7 @@ func NewServer(cfg Config, p Policy, s Sink) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		perClient: make(map[netip.Addr]int),
-		failures:  limiter.New(cfg.AuthFailureLimit, cfg.AuthFailureWindow, time.Now),
+		failures:  cfg.AuthFailures,
 		sleep:     limiter.Sleep,
 	}
 }
