@@ -107,6 +107,11 @@ func (m imapStore) Messages(ctx context.Context, account, mailbox string) ([]ima
 	return imapMessages(ms), imapErr(err)
 }
 
+func (m imapStore) Index(ctx context.Context, account, mailbox string) ([]imapd.Message, error) {
+	ms, err := m.st.Index(ctx, account, mailbox)
+	return imapMessages(ms), imapErr(err)
+}
+
 func (m imapStore) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error) {
 	rc, err := m.st.OpenMessage(ctx, account, mailbox, uid)
 	return rc, imapErr(err)

@@ -82,6 +82,11 @@ func (a storeAdapter) Messages(ctx context.Context, account, mailbox string) ([]
 	return messages(ms), mapErr(err)
 }
 
+func (a storeAdapter) Index(ctx context.Context, account, mailbox string) ([]Message, error) {
+	ms, err := a.st.Index(ctx, account, mailbox)
+	return messages(ms), mapErr(err)
+}
+
 func (a storeAdapter) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error) {
 	rc, err := a.st.OpenMessage(ctx, account, mailbox, uid)
 	return rc, mapErr(err)

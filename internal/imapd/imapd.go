@@ -110,6 +110,9 @@ type Store interface {
 	Subscribe(ctx context.Context, account, name string, on bool) error
 	// Messages lists a mailbox's messages in UID order.
 	Messages(ctx context.Context, account, mailbox string) ([]Message, error)
+	// Index is Messages without the header fields (From to MessageID),
+	// which SELECT does not need: cheaper for a large mailbox.
+	Index(ctx context.Context, account, mailbox string) ([]Message, error)
 	// OpenMessage returns a message's bytes, Message.Size of them.
 	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error)
 	// Headers calls fn in UID order with the header section of each

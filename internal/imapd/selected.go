@@ -134,7 +134,7 @@ func (ss *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDa
 		return nil, ss.mailboxError("select", err)
 	}
 	v := &view{name: name, readOnly: opts.ReadOnly, watch: watch, stop: stop}
-	msgs, err := ss.srv.store.Messages(ss.ctx, ss.account, name)
+	msgs, err := ss.srv.store.Index(ss.ctx, ss.account, name)
 	if err != nil {
 		stop()
 		return nil, ss.mailboxError("select", err)
