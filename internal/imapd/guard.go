@@ -85,9 +85,23 @@ type guard struct {
 	answered    bool   // its tagged reply was written
 	contReq     bool   // a "+" not for a literal: the next line is no command
 
-	wmu  sync.Mutex
-	conn net.Conn // raw, or TLS over it; changed under wmu and mu
+	wmu     sync.Mutex
+	conn    net.Conn // raw, or TLS over it; changed under wmu and mu
+	pending []byte   // responses not yet written (see send)
+	armed   bool     // a flush of pending is scheduled
+	werr    error    // the first write error: every later write fails
 }
+
+// Untagged responses in the middle of a command wait up to coalesceDelay,
+// or until coalesceSize octets are pending, for those after them: a FETCH
+// of a whole mailbox then goes out in a few writes, not one per message
+// (here a write costs more than formatting the response). A tagged
+// response, a continuation request and the guard's own replies are
+// written at once, with whatever waits before them.
+const (
+	coalesceDelay = time.Millisecond
+	coalesceSize  = 32 << 10
+)
 
 func newGuard(srv *Server, raw net.Conn, implicitTLS bool) *guard {
 	g := &guard{srv: srv, raw: raw, conn: raw, addr: clientAddr(raw),
@@ -583,19 +597,76 @@ func (g *guard) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	return g.write(p)
+	now := bytes.HasPrefix(p, []byte("+")) || endsTagged(p, tag)
+	return g.send(p, now)
 }
 
-// write sends p with a deadline of WriteTimeout.
+// endsTagged reports whether the last line of p is the tagged response
+// to the command tagged tag.
+func endsTagged(p []byte, tag string) bool {
+	if tag == "" || !bytes.HasSuffix(p, []byte("\r\n")) {
+		return false
+	}
+	last := p[bytes.LastIndex(p[:len(p)-2], []byte("\n"))+1:]
+	return bytes.HasPrefix(last, []byte(tag+" "))
+}
+
+// write sends p at once, after whatever is pending.
 func (g *guard) write(p []byte) (int, error) {
+	return g.send(p, true)
+}
+
+// send queues p, and writes what is queued when now is set or enough is
+// queued; otherwise a flush within coalesceDelay is scheduled.
+func (g *guard) send(p []byte, now bool) (int, error) {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
-	g.raw.SetWriteDeadline(time.Now().Add(g.srv.cfg.WriteTimeout))
-	return g.conn.Write(p)
+	if g.werr != nil {
+		return 0, g.werr
+	}
+	g.pending = append(g.pending, p...)
+	if now || len(g.pending) >= coalesceSize {
+		if err := g.flushLocked(); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if !g.armed {
+		g.armed = true
+		time.AfterFunc(coalesceDelay, func() {
+			g.wmu.Lock()
+			defer g.wmu.Unlock()
+			g.armed = false
+			g.flushLocked()
+		})
+	}
+	return len(p), nil
 }
 
-// Close closes the connection; the server forgets it.
+// flushLocked writes what is pending, with a deadline of WriteTimeout.
+// The caller holds wmu.
+func (g *guard) flushLocked() error {
+	if len(g.pending) == 0 || g.werr != nil {
+		return g.werr
+	}
+	g.raw.SetWriteDeadline(time.Now().Add(g.srv.cfg.WriteTimeout))
+	_, err := g.conn.Write(g.pending)
+	g.pending = g.pending[:0]
+	if cap(g.pending) > 4<<10 {
+		g.pending = nil // an idle session keeps no large buffer
+	}
+	if err != nil {
+		g.werr = err
+	}
+	return err
+}
+
+// Close writes what is pending (a BYE, say), closes the connection, and
+// the server forgets it.
 func (g *guard) Close() error {
+	g.wmu.Lock()
+	g.flushLocked()
+	g.wmu.Unlock()
 	g.srv.forget(g)
 	return g.raw.Close()
 }
