@@ -32,19 +32,20 @@ const (
 
 // session is one POP3 connection.
 type session struct {
-	srv    *Server
-	raw    net.Conn // the TCP connection
-	conn   net.Conn // raw or TLS over it
-	r      *smtp.Reader
-	w      *bufio.Writer
-	ctx    context.Context
-	tls    bool
-	name   string // "[192.0.2.1]:1234", for the log
-	state  state
-	user   string // USER's argument, waiting for PASS
-	rest   string // the current command's text after its name
-	errors int
-	done   bool
+	srv     *Server
+	raw     net.Conn // the TCP connection
+	conn    net.Conn // raw or TLS over it
+	r       *smtp.Reader
+	w       *bufio.Writer
+	copyBuf []byte // RETR's and TOP's copy buffer, made at the first use
+	ctx     context.Context
+	tls     bool
+	name    string // "[192.0.2.1]:1234", for the log
+	state   state
+	user    string // USER's argument, waiting for PASS
+	rest    string // the current command's text after its name
+	errors  int
+	done    bool
 
 	account string // authenticated and locked
 	drop    *maildrop

@@ -1,6 +1,7 @@
 package pop3d
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -136,7 +137,9 @@ func (ss *session) top(args []string) {
 // taken back.
 func (ss *session) send(i int, lines int64) {
 	m := ss.drop.msgs[i]
-	rc, err := ss.srv.drops.Open(ss.ctx, ss.account, m.UID)
+	// The lookup ends in microseconds: without a cancellable context the
+	// database layer starts no goroutine to watch it, which costs more.
+	rc, err := ss.srv.drops.Open(context.WithoutCancel(ss.ctx), ss.account, m.UID)
 	if err != nil {
 		ss.internal("open", err)
 		return
@@ -148,7 +151,10 @@ func (ss *session) send(i int, lines int64) {
 	if lines >= 0 {
 		w = &topWriter{w: dw, lines: lines}
 	}
-	if _, err := io.Copy(w, rc); err != nil && !errors.Is(err, errTopDone) {
+	if ss.copyBuf == nil {
+		ss.copyBuf = make([]byte, 8<<10)
+	}
+	if _, err := io.CopyBuffer(w, rc, ss.copyBuf); err != nil && !errors.Is(err, errTopDone) {
 		if dw.Err() == nil {
 			ss.srv.cfg.Debug.Warn("pop3d: reading message failed", "client", ss.name, "uid", m.UID, "err", err)
 		}
