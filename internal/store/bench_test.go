@@ -217,3 +217,16 @@ func BenchmarkOpenMessage(b *testing.B) {
 		rc.Close()
 	}
 }
+
+// BenchmarkMatching10k is the listing behind IMAP SEARCH SUBJECT.
+func BenchmarkMatching10k(b *testing.B) {
+	s := newStore(b, "toto")
+	prefill(b, s, 10_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Matching(ctx, "toto", "", "subject", "needle"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -367,3 +367,34 @@ func TestIndex(t *testing.T) {
 		t.Errorf("Index of a missing mailbox = %v, want ErrNotFound", err)
 	}
 }
+
+func TestMatching(t *testing.T) {
+	s := newStore(t, "toto")
+	long := strings.Repeat("é", 600) // 1200 octets: clipped in the cache
+	for _, subj := range []string{"Hello", "the NEEDLE here", "needless", "=?utf-8?q?caf=C3=A9_Needle?=", long + " needle"} {
+		appendMsg(t, s, "toto", "INBOX", "From: a@example.org\r\nSubject: "+subj+"\r\n\r\nx\r\n")
+	}
+	ctx := context.Background()
+	got, err := s.Matching(ctx, "toto", "INBOX", "subject", "Needle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []uint32
+	for _, m := range got {
+		uids = append(uids, m.UID)
+	}
+	// 2, 3 and 4 contain it (4 once decoded), 5 is clipped: the caller
+	// decides; 1 does not.
+	if !slices.Equal(uids, []uint32{2, 3, 4, 5}) {
+		t.Errorf("Matching subject Needle = UIDs %v, want [2 3 4 5]", uids)
+	}
+	if len(got) > 0 && got[0].From != "a@example.org" {
+		t.Errorf("Matching's rows lack From: %+v", got[0])
+	}
+	if got, _ := s.Matching(ctx, "toto", "INBOX", "from", "EXAMPLE.org"); len(got) != 5 {
+		t.Errorf("Matching from = %d messages, want 5", len(got))
+	}
+	if _, err := s.Matching(ctx, "toto", "INBOX", "cc", "x"); err == nil {
+		t.Error("Matching on a field that is not cached: no error")
+	}
+}
