@@ -107,6 +107,11 @@ func (m imapStore) Messages(ctx context.Context, account, mailbox string) ([]ima
 	return imapMessages(ms), imapErr(err)
 }
 
+func (m imapStore) Matching(ctx context.Context, account, mailbox, field, needle string) ([]imapd.Message, error) {
+	ms, err := m.st.Matching(ctx, account, mailbox, field, needle)
+	return imapMessages(ms), imapErr(err)
+}
+
 func (m imapStore) Index(ctx context.Context, account, mailbox string) ([]imapd.Message, error) {
 	ms, err := m.st.Index(ctx, account, mailbox)
 	return imapMessages(ms), imapErr(err)

@@ -204,3 +204,24 @@ func TestCapabilities(t *testing.T) {
 		{"SELECT INBOX", []string{"a OK"}},
 	})
 }
+
+// TestSearchCachedField checks SEARCH on a cached field, which the store
+// narrows down first: case, a subject clipped in the cache with the string
+// past the clip, and the other keys of the program still applied.
+func TestSearchCachedField(t *testing.T) {
+	e := newEnv(t, Config{})
+	long := strings.Repeat("é", 600) + " needle" // past the cache's 990 octets
+	e.add(t, "toto", "INBOX", msg(long, "a"), msg("the NEEDLE", "b"), msg("nothing", "needle in the body"))
+	c := e.dial(t)
+	c.login()
+	runSteps(t, c, []step{
+		{"SELECT INBOX", []string{"a OK"}},
+		{"SEARCH SUBJECT needle", []string{"* SEARCH 1 2", "a OK"}},
+		{"SEARCH SUBJECT needle NOT SUBJECT the", []string{"* SEARCH 1", "a OK"}},
+		{"SEARCH SUBJECT NeEdLe SENTON 2-Jan-2006", []string{"* SEARCH 1 2", "a OK"}},
+		{"SEARCH SUBJECT needle SENTON 3-Jan-2006", []string{"* SEARCH", "a OK"}},
+		{`STORE 2 +FLAGS (\Seen)`, []string{"a OK"}},
+		{"SEARCH SUBJECT needle UNSEEN", []string{"* SEARCH 1", "a OK"}},
+		{"SEARCH FROM ALICE SUBJECT nothing", []string{"* SEARCH 3", "a OK"}},
+	})
+}

@@ -82,6 +82,11 @@ func (a storeAdapter) Messages(ctx context.Context, account, mailbox string) ([]
 	return messages(ms), mapErr(err)
 }
 
+func (a storeAdapter) Matching(ctx context.Context, account, mailbox, field, needle string) ([]Message, error) {
+	ms, err := a.st.Matching(ctx, account, mailbox, field, needle)
+	return messages(ms), mapErr(err)
+}
+
 func (a storeAdapter) Index(ctx context.Context, account, mailbox string) ([]Message, error) {
 	ms, err := a.st.Index(ctx, account, mailbox)
 	return messages(ms), mapErr(err)

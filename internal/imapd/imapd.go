@@ -110,6 +110,11 @@ type Store interface {
 	Subscribe(ctx context.Context, account, name string, on bool) error
 	// Messages lists a mailbox's messages in UID order.
 	Messages(ctx context.Context, account, mailbox string) ([]Message, error)
+	// Matching lists, with their UID and header fields only, the messages
+	// whose field ("from", "to" or "subject") contains needle (ASCII
+	// letters without case) or was clipped in the cache: a superset of
+	// the matches, which SEARCH narrows down.
+	Matching(ctx context.Context, account, mailbox, field, needle string) ([]Message, error)
 	// Index is Messages without the header fields (From to MessageID),
 	// which SELECT does not need: cheaper for a large mailbox.
 	Index(ctx context.Context, account, mailbox string) ([]Message, error)

@@ -50,7 +50,16 @@ func (ss *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, opts 
 			Text: "Search program too large or too deeply nested"}
 	}
 	var infos []Message
-	if needsInfo(c) {
+	// only: every match is among infos (a key all matches need narrowed
+	// them in the store), so the other messages need no test.
+	only := false
+	if field, needle, ok := prefilter(c); ok && !needsHeader(c) {
+		var err error
+		if infos, err = ss.srv.store.Matching(ss.ctx, ss.account, v.name, field, needle); err != nil {
+			return nil, ss.internal("search", err)
+		}
+		only = true
+	} else if needsInfo(c) {
 		var err error
 		if infos, err = ss.srv.store.Messages(ss.ctx, ss.account, v.name); err != nil {
 			return nil, ss.internal("search", err)
@@ -76,6 +85,16 @@ func (ss *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, opts 
 		}
 		return err
 	}
+	if only {
+		for _, m := range infos {
+			if i, ok := v.index(m.UID); ok {
+				if err := test(i, nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return ss.searchData(kind, found, opts), nil
+	}
 	if !needsHeader(c) {
 		for i := range v.msgs {
 			if err := test(i, nil); err != nil {
@@ -100,6 +119,28 @@ func (ss *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria, opts 
 		return nil, ss.internal("search", err)
 	}
 	return ss.searchData(kind, found, opts), nil
+}
+
+// prefilter finds, among the keys that every match must satisfy (the
+// program's top level is a conjunction), one on a cached field with an
+// ASCII string, which the store can filter on: its field and string.
+func prefilter(c *imap.SearchCriteria) (field, needle string, ok bool) {
+	for _, h := range c.Header {
+		f := strings.ToLower(h.Key)
+		if _, cached := cachedFields[f]; cached && h.Value != "" && isASCII(h.Value) {
+			return f, h.Value, true
+		}
+	}
+	return "", "", false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // needsHeader reports a program with a header key that the cached fields

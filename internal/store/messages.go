@@ -72,11 +72,12 @@ func (s *Store) Index(ctx context.Context, account, mailbox string) ([]MessageIn
 	return out, nil
 }
 
-// Matching lists in UID order, with only their UID and cached From, To
-// and Subject, the messages whose cached field ("from", "to" or
-// "subject") may contain needle: those where it does, ASCII letters
-// compared without case, and those whose cached value is long enough to
-// have been clipped (the caller checks them against the header). IMAP's
+// Matching lists in UID order, with only their UID and cached header
+// fields (From, To, Subject, Date, MessageID), the messages whose cached
+// field ("from", "to" or "subject") may contain needle: those where it
+// does, ASCII letters compared without case, and those whose cached value
+// is long enough to have been clipped (the caller checks them against the
+// header). IMAP's
 // SEARCH SUBJECT, FROM and TO start from it: the database filters a
 // large mailbox faster than its rows can be handed over.
 func (s *Store) Matching(ctx context.Context, account, mailbox, field, needle string) ([]MessageInfo, error) {
@@ -88,7 +89,7 @@ func (s *Store) Matching(ctx context.Context, account, mailbox, field, needle st
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, hdr_from, hdr_to, subject FROM messages
+	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, hdr_from, hdr_to, subject, hdr_date, message_id FROM messages
 		WHERE mailbox_id = ? AND (instr(lower(`+col+`), lower(?)) > 0 OR octet_length(`+col+`) >= ?)
 		ORDER BY uid`, mb.id, needle, maxFieldLen-8)
 	if err != nil {
@@ -98,7 +99,7 @@ func (s *Store) Matching(ctx context.Context, account, mailbox, field, needle st
 	var out []MessageInfo
 	for rows.Next() {
 		var m MessageInfo
-		if err := rows.Scan(&m.UID, &m.From, &m.To, &m.Subject); err != nil {
+		if err := rows.Scan(&m.UID, &m.From, &m.To, &m.Subject, &m.Date, &m.MessageID); err != nil {
 			return nil, fmt.Errorf("searching messages: %w", err)
 		}
 		out = append(out, m)
