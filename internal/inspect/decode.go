@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"facteur/internal/dsn"
+	"facteur/internal/lineread"
 )
 
 // decoder undoes a Content-Transfer-Encoding as the lines of a body pass,
@@ -294,10 +295,10 @@ func newRawCheck(encoding string) *rawCheck {
 	return c
 }
 
-func (c *rawCheck) scan(p piece) {
+func (c *rawCheck) scan(p lineread.Piece) {
 	if c.eightBit || c.nul {
 		high, zero := false, false
-		for _, b := range p.data {
+		for _, b := range p.Data {
 			if b >= 0x80 {
 				high = true
 			} else if b == 0 {
@@ -306,20 +307,20 @@ func (c *rawCheck) scan(p piece) {
 		}
 		if high && c.eightBit {
 			if c.high == 0 {
-				c.firstHigh = p.num
+				c.firstHigh = p.Line
 			}
 			c.high++
 		}
 		if zero && c.nul {
 			if c.zero == 0 {
-				c.firstNUL = p.num
+				c.firstNUL = p.Line
 			}
 			c.zero++
 		}
 	}
-	if c.encoded && p.end && p.length > 76 {
+	if c.encoded && p.End && p.Length > 76 {
 		if c.longs == 0 {
-			c.firstLong = p.num
+			c.firstLong = p.Line
 		}
 		c.longs++
 	}

@@ -53,24 +53,24 @@ func (h *headerReader) read() (t term, start int64, err error) {
 	for {
 		pc, err := w.next()
 		if err == io.EOF {
-			return term{kind: termEOF, end: w.lr.off}, -1, nil
+			return term{kind: termEOF, end: w.lr.Offset()}, -1, nil
 		}
 		if err != nil {
 			return term{}, -1, fmt.Errorf("reading message: %w", err)
 		}
-		if !pc.start {
-			h.appendValue(pc.data)
+		if !pc.Start {
+			h.appendValue(pc.Data)
 			continue
 		}
 		if bt, ok := w.boundary(pc); ok {
 			return bt, -1, nil
 		}
-		switch d := pc.data; {
-		case len(d) == 0 && pc.end:
-			return term{}, pc.off + int64(pc.eol), nil
+		switch d := pc.Data; {
+		case len(d) == 0 && pc.End:
+			return term{}, pc.Offset + int64(pc.EOL), nil
 		case d[0] == ' ' || d[0] == '\t':
 			if h.cur == nil {
-				w.probs.add("orphancont", h.where, pc.num, "RFC 5322 §2.2.3", "a continuation line with no field before it")
+				w.probs.add("orphancont", h.where, pc.Line, "RFC 5322 §2.2.3", "a continuation line with no field before it")
 				continue
 			}
 			// RFC 5322 §2.2.3: unfolding removes the line break only.
@@ -78,13 +78,13 @@ func (h *headerReader) read() (t term, start int64, err error) {
 		case header.IsField(d):
 			h.flush()
 			name, value, _ := bytes.Cut(d, []byte(":"))
-			h.cur = &fieldBuf{name: string(bytes.TrimRight(name, " \t")), line: pc.num}
+			h.cur = &fieldBuf{name: string(bytes.TrimRight(name, " \t")), line: pc.Line}
 			h.appendValue(value)
 		default:
-			w.probs.add("notfield", h.where, pc.num, "RFC 5322 §2.1",
+			w.probs.add("notfield", h.where, pc.Line, "RFC 5322 §2.1",
 				"a line that is neither a field nor a continuation: the header ends there, without its empty line")
-			w.lr.unread(pc)
-			return term{}, pc.off, nil
+			w.lr.Unread(pc)
+			return term{}, pc.Offset, nil
 		}
 	}
 }

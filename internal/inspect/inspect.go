@@ -265,7 +265,7 @@ func Analyze(r io.Reader, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Size: w.lr.off, Message: msg}
+	rep := &Report{Size: w.lr.Offset(), Message: msg}
 	rep.Envelope = envelopeOf(opt.Envelope, msg)
 	rep.Compare = compare(rep.Envelope, msg)
 	if w.mbox != "" {

@@ -7,7 +7,16 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+
+	"facteur/internal/lineread"
 )
+
+// pieceSize is the most of one line handed out at once: longer lines come
+// in several pieces, so that no line, however long, is held whole.
+const pieceSize = 64 << 10
+
+// maxLine is the longest line RFC 5322 §2.1.1 allows, without its CRLF.
+const maxLine = 998
 
 // Kinds of term.
 const (
@@ -27,7 +36,7 @@ type term struct {
 
 // walker reads a message once, part by part.
 type walker struct {
-	lr     *lineReader
+	lr     *lineread.Reader
 	opt    Options
 	probs  *problems
 	bounds []string // boundaries of the enclosing multiparts, outermost first
@@ -38,15 +47,15 @@ type walker struct {
 }
 
 func newWalker(r io.Reader, opt Options) *walker {
-	return &walker{lr: newLineReader(r), opt: opt, probs: newProblems(), where: "header", dec: wordDecoder()}
+	return &walker{lr: lineread.NewReader(r, pieceSize), opt: opt, probs: newProblems(), where: "header", dec: wordDecoder()}
 }
 
 // next reads a piece, noting the lines that RFC 5322 §2.1.1 forbids.
-func (w *walker) next() (piece, error) {
-	p, err := w.lr.next()
-	if err == nil && p.end && p.length > maxLine {
-		w.probs.add("longline", w.where, p.num, "RFC 5322 §2.1.1",
-			fmt.Sprintf("line of %d characters: at most %d are allowed", p.length, maxLine))
+func (w *walker) next() (lineread.Piece, error) {
+	p, err := w.lr.Next()
+	if err == nil && p.End && p.Length > maxLine {
+		w.probs.add("longline", w.where, p.Line, "RFC 5322 §2.1.1",
+			fmt.Sprintf("line of %d characters: at most %d are allowed", p.Length, maxLine))
 	}
 	return p, err
 }
@@ -54,9 +63,9 @@ func (w *walker) next() (piece, error) {
 // boundary reports whether p is a boundary line of an enclosing
 // multipart, the innermost first (RFC 2046 §5.1.1: "--" boundary, "--"
 // more for the close delimiter, then optional linear white space).
-func (w *walker) boundary(p piece) (term, bool) {
-	d := p.data
-	if !p.start || !p.end || len(d) < 3 || d[0] != '-' || d[1] != '-' || len(w.bounds) == 0 {
+func (w *walker) boundary(p lineread.Piece) (term, bool) {
+	d := p.Data
+	if !p.Start || !p.End || len(d) < 3 || d[0] != '-' || d[1] != '-' || len(w.bounds) == 0 {
 		return term{}, false
 	}
 	d = d[2:]
@@ -72,7 +81,7 @@ func (w *walker) boundary(p piece) (term, bool) {
 		if len(bytes.Trim(rest, " \t")) != 0 {
 			continue
 		}
-		return term{kind: kind, level: i, end: p.off - int64(p.prevEOL), line: p.num}, true
+		return term{kind: kind, level: i, end: p.Offset - int64(p.PrevEOL), line: p.Line}, true
 	}
 	return term{}, false
 }
@@ -118,11 +127,11 @@ func (w *walker) skipMboxLine() error {
 	if err != nil {
 		return fmt.Errorf("reading message: %w", err)
 	}
-	if pc.start && pc.end && bytes.HasPrefix(pc.data, []byte("From ")) {
-		w.mbox = strings.ToValidUTF8(string(pc.data), "\uFFFD")
+	if pc.Start && pc.End && bytes.HasPrefix(pc.Data, []byte("From ")) {
+		w.mbox = strings.ToValidUTF8(string(pc.Data), "\uFFFD")
 		return nil
 	}
-	w.lr.unread(pc)
+	w.lr.Unread(pc)
 	return nil
 }
 
@@ -242,7 +251,7 @@ func (w *walker) skip() (term, error) {
 	for {
 		pc, err := w.next()
 		if err == io.EOF {
-			return term{kind: termEOF, end: w.lr.off}, nil
+			return term{kind: termEOF, end: w.lr.Offset()}, nil
 		}
 		if err != nil {
 			return term{}, fmt.Errorf("reading message: %w", err)
@@ -262,15 +271,15 @@ func (w *walker) leaf(p *Part) (term, error) {
 	}
 	d := newDecoder(p.Encoding, s)
 	check := newRawCheck(p.Encoding)
-	held := 0 // line ending not yet given to d: it belongs to a boundary that may follow
+	var held []byte // line ending not yet given to d: it belongs to a boundary that may follow
 	var t term
 	for {
 		pc, err := w.next()
 		if err == io.EOF {
-			if held > 0 {
-				d.lineEnd(eolBytes(held))
+			if held != nil {
+				d.lineEnd(held)
 			}
-			t = term{kind: termEOF, end: w.lr.off}
+			t = term{kind: termEOF, end: w.lr.Offset()}
 			break
 		}
 		if err != nil {
@@ -281,14 +290,14 @@ func (w *walker) leaf(p *Part) (term, error) {
 			t = bt
 			break
 		}
-		if held > 0 {
-			d.lineEnd(eolBytes(held))
-			held = 0
+		if held != nil {
+			d.lineEnd(held)
+			held = nil
 		}
 		check.scan(pc)
-		d.write(pc.data)
-		if pc.end {
-			held = pc.eol
+		d.write(pc.Data)
+		if pc.End {
+			held = pc.Ending()
 		}
 		if s.err != nil {
 			s.abort()
@@ -302,18 +311,6 @@ func (w *walker) leaf(p *Part) (term, error) {
 		return term{}, err
 	}
 	return t, nil
-}
-
-var (
-	crlf = []byte("\r\n")
-	lf   = []byte("\n")
-)
-
-func eolBytes(n int) []byte {
-	if n == 2 {
-		return crlf
-	}
-	return lf
 }
 
 func isMultipart(t string) bool { return strings.HasPrefix(t, "multipart/") }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"facteur/internal/lineread"
 )
 
 func TestClassify(t *testing.T) {
@@ -78,7 +80,7 @@ func TestEncoding(t *testing.T) {
 // readTestHeader reads a header section made of fields.
 func readTestHeader(t *testing.T, fields string) *header {
 	t.Helper()
-	w := &walker{lr: newLineReader(strings.NewReader(fields+"\r\n\r\nbody\r\n"), pieceSize)}
+	w := &walker{lr: lineread.NewReader(strings.NewReader(fields+"\r\n\r\nbody\r\n"), pieceSize)}
 	if _, err := w.readHeader(); err != nil || w.h.end != endBlank {
 		t.Fatalf("readHeader(%q): %v, end %v", fields, err, w.h.end)
 	}

@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"facteur/internal/lineread"
 )
 
 // MaxDepth is how deep multipart and message/rfc822 entities are walked
@@ -40,6 +42,11 @@ const MaxDepth = 100
 // DefaultMemoryLimit is how much of one body part a Converter holds in
 // memory when its MemoryLimit is 0.
 const DefaultMemoryLimit = 1 << 20
+
+// pieceSize is the most of one line read at once. Delimiter lines and
+// the lines that start a header field are far shorter, so they always
+// come whole; longer lines come in several pieces.
+const pieceSize = 64 << 10
 
 // maxBoundary is the longest boundary looked for. RFC 2046 §5.1.1 allows
 // 70 characters; longer ones are seen in the wild, but one that would
@@ -121,7 +128,7 @@ func (c *Converter) Convert(w io.Writer, r io.Reader) (Stats, error) {
 	}
 	bw := bufio.NewWriterSize(w, 32<<10)
 	wk := &walker{
-		lr: newLineReader(r, size),
+		lr: lineread.NewReader(r, size),
 		o:  &output{bw: bw, bol: true},
 		sp: &spool{limit: limit, dir: c.TempDir},
 	}
@@ -144,7 +151,7 @@ func (c *Converter) Convert(w io.Writer, r io.Reader) (Stats, error) {
 // announced as 8BITMIME that is in fact 7-bit. 8-bit octets in header
 // fields alone do not count: Convert leaves them.
 func Needs(r io.Reader) (bool, error) {
-	wk := &walker{lr: newLineReader(r, pieceSize), o: &output{bol: true}, scan: true}
+	wk := &walker{lr: lineread.NewReader(r, pieceSize), o: &output{bol: true}, scan: true}
 	_, err := wk.entity(0, "text/plain", true)
 	if errors.Is(err, errNeed) {
 		return true, nil
@@ -157,8 +164,8 @@ var errNeed = errors.New("sevenbit: conversion needed")
 
 // walker walks one message.
 type walker struct {
-	lr     *lineReader
-	rr     *lineReader // rereads the spool
+	lr     *lineread.Reader
+	rr     *lineread.Reader // rereads the spool
 	o      *output
 	sp     *spool
 	scan   bool     // Needs: stop at the first thing to convert, write nothing
@@ -245,7 +252,7 @@ func (w *walker) readHeader() (stop, error) {
 	h.reset()
 	kind := lineOther
 	for {
-		p, err := w.lr.next()
+		p, err := w.lr.Next()
 		if err == io.EOF {
 			h.end = endEOF
 			return eof, nil
@@ -253,31 +260,31 @@ func (w *walker) readHeader() (stop, error) {
 		if err != nil {
 			return stop{}, readError(err)
 		}
-		if p.start {
-			if p.end {
-				if st, ok := w.match(p.data); ok {
+		if p.Start {
+			if p.End {
+				if st, ok := w.match(p.Data); ok {
 					h.end = endBoundary
 					return st, nil
 				}
-				if len(p.data) == 0 {
+				if len(p.Data) == 0 {
 					h.end = endBlank
 					return stop{}, nil
 				}
 			}
-			kind = classify(p.data, len(h.fields) > 0)
-			if kind == lineOther || len(h.buf)+len(p.data) > headerLimit {
-				w.lr.unread(p)
+			kind = classify(p.Data, len(h.fields) > 0)
+			if kind == lineOther || len(h.buf)+len(p.Data) > headerLimit {
+				w.lr.Unread(p)
 				h.end = endBody
 				return stop{}, nil
 			}
-		} else if len(h.buf)+len(h.line)+len(p.data) > headerLimit {
+		} else if len(h.buf)+len(h.line)+len(p.Data) > headerLimit {
 			h.finishLine(kind)
-			w.lr.unread(p)
+			w.lr.Unread(p)
 			h.end = endBody
 			return stop{}, nil
 		}
-		h.line = append(h.line, p.data...)
-		if p.end {
+		h.line = append(h.line, p.Data...)
+		if p.End {
 			h.finishLine(kind)
 		}
 	}
@@ -350,27 +357,27 @@ func (w *walker) delimiter(st stop) error {
 func (w *walker) text() (stop, error) {
 	q := qpWriter{o: w.o, bounds: w.bounds}
 	for w.o.err == nil {
-		p, err := w.lr.next()
+		p, err := w.lr.Next()
 		if err == io.EOF {
 			return eof, nil
 		}
 		if err != nil {
 			return stop{}, readError(err)
 		}
-		if p.start && p.end {
-			if st, ok := w.match(p.data); ok {
+		if p.Start && p.End {
+			if st, ok := w.match(p.Data); ok {
 				return st, nil
 			}
-			if clean(p.data) {
-				w.o.line(p.data)
+			if clean(p.Data) {
+				w.o.line(p.Data)
 				continue
 			}
 		}
 		if w.scan {
 			return stop{}, errNeed
 		}
-		q.write(p.data)
-		if p.end {
+		q.write(p.Data)
+		if p.End {
 			q.endLine(true)
 		}
 	}
@@ -414,15 +421,15 @@ type bodyInfo struct {
 	unsafe, long, bareLF bool
 }
 
-func (b *bodyInfo) add(p piece) {
-	b.lineLen += len(p.data)
+func (b *bodyInfo) add(p lineread.Piece) {
+	b.lineLen += len(p.Data)
 	if b.lineLen > maxLine {
 		b.long = true
 	}
-	if len(p.eol) == 1 {
+	if p.EOL == 1 {
 		b.bareLF = true
 	}
-	if !b.unsafe && !plain(p.data) {
+	if !b.unsafe && !plain(p.Data) {
 		b.unsafe = true
 	}
 }
@@ -437,21 +444,21 @@ func (w *walker) body(binary bool) (stop, bodyInfo, error) {
 	var info bodyInfo
 	var pend []byte // the line ending of the last line
 	for {
-		p, err := w.lr.next()
+		p, err := w.lr.Next()
 		if err == io.EOF {
 			return eof, info, w.spool(pend)
 		}
 		if err != nil {
 			return stop{}, info, readError(err)
 		}
-		if p.start && p.end {
-			if st, ok := w.match(p.data); ok {
+		if p.Start && p.End {
+			if st, ok := w.match(p.Data); ok {
 				return st, info, nil
 			}
 		}
 		// The first piece may be the rest of a header line cut at
 		// headerLimit: it starts a line of the body all the same.
-		if p.start || info.lines == 0 {
+		if p.Start || info.lines == 0 {
 			info.lines++
 			info.lineLen = 0
 			if err := w.spool(pend); err != nil {
@@ -463,11 +470,11 @@ func (w *walker) body(binary bool) (stop, bodyInfo, error) {
 		if w.scan && info.dirty(binary) {
 			return stop{}, info, errNeed
 		}
-		if err := w.spool(p.data); err != nil {
+		if err := w.spool(p.Data); err != nil {
 			return stop{}, info, err
 		}
-		if p.end {
-			pend = p.eol
+		if p.End {
+			pend = p.Ending()
 		}
 	}
 }
@@ -493,9 +500,9 @@ func (w *walker) leaf(mt, cte string, top bool) (stop, error) {
 			relabel = "7bit" // RFC 3030 §3: binary needs BINARYMIME
 		}
 		w.startBody(relabel, false, blank)
-		err = w.replay(func(p piece) {
-			w.o.write(p.data)
-			if p.eol != nil {
+		err = w.replay(func(p lineread.Piece) {
+			w.o.write(p.Data)
+			if p.EOL > 0 {
 				w.o.write(crlf)
 			}
 		})
@@ -503,7 +510,7 @@ func (w *walker) leaf(mt, cte string, top bool) (stop, error) {
 	}
 	w.stats.Converted++
 	mimeVersion := top && !w.h.has("mime-version")
-	var each func(piece)
+	var each func(lineread.Piece)
 	var enc io.WriteCloser
 	switch {
 	case cte == "quoted-printable":
@@ -512,19 +519,19 @@ func (w *walker) leaf(mt, cte string, top bool) (stop, error) {
 	case cte == "base64":
 		w.startBody("", false, true)
 		ww := &wrapWriter{o: w.o}
-		each = func(p piece) { ww.writeAlphabet(p.data) }
+		each = func(p lineread.Piece) { ww.writeAlphabet(p.Data) }
 	case strings.HasPrefix(mt, "text/") && (cte == "" || cte == "7bit" || cte == "8bit" || binary):
 		w.startBody("quoted-printable", mimeVersion, true)
 		each = qpEach(&qpWriter{o: w.o, bounds: w.bounds})
 	default:
 		w.startBody("base64", mimeVersion, true)
 		enc = base64.NewEncoder(base64.StdEncoding, &wrapWriter{o: w.o})
-		each = func(p piece) {
-			enc.Write(p.data)
+		each = func(p lineread.Piece) {
+			enc.Write(p.Data)
 			switch {
 			case binary:
-				enc.Write(p.eol)
-			case p.eol != nil:
+				enc.Write(p.Ending())
+			case p.EOL > 0:
 				enc.Write(crlf)
 			}
 		}
@@ -537,30 +544,30 @@ func (w *walker) leaf(mt, cte string, top bool) (stop, error) {
 }
 
 // qpEach returns the replay function that writes a body through q.
-func qpEach(q *qpWriter) func(piece) {
-	return func(p piece) {
-		q.write(p.data)
-		if p.end {
-			q.endLine(p.eol != nil)
+func qpEach(q *qpWriter) func(lineread.Piece) {
+	return func(p lineread.Piece) {
+		q.write(p.Data)
+		if p.End {
+			q.endLine(p.EOL > 0)
 		}
 	}
 }
 
 // replay calls each for every piece of the spooled body, then empties
 // the spool.
-func (w *walker) replay(each func(piece)) error {
+func (w *walker) replay(each func(lineread.Piece)) error {
 	defer w.sp.reset()
 	r, err := w.sp.reader()
 	if err != nil {
 		return err
 	}
 	if w.rr == nil {
-		w.rr = newLineReader(r, w.lr.br.Size())
+		w.rr = lineread.NewReader(r, w.lr.Size())
 	} else {
-		w.rr.reset(r)
+		w.rr.Reset(r)
 	}
 	for w.o.err == nil {
-		p, err := w.rr.next()
+		p, err := w.rr.Next()
 		if err == io.EOF {
 			return nil
 		}

@@ -514,6 +514,30 @@ func TestConvertPieces(t *testing.T) {
 	}
 }
 
+// TestConvertLastLineFillsPiece converts messages whose last line has no
+// line ending and fills the line reader's buffer exactly: the line must
+// not be lost, in a header section, a body re-encoded or an epilogue.
+func TestConvertLastLineFillsPiece(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Subject: 0123456", "Subject: 0123456\r\n"},
+		{"Subject: x\r\n\r\ncaf\xe9 0123456789a",
+			"Subject: x\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9 0123456789a\r\n"},
+		{"Subject: x\r\n\r\n0123456789abcdef", "Subject: x\r\n\r\n0123456789abcdef\r\n"},
+		{"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\ncaf\xe9 0123456789a",
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\ncaf=E9 0123456789a\r\n"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		c := Converter{pieceSize: 16}
+		if _, err := c.Convert(&out, strings.NewReader(tt.in)); err != nil {
+			t.Fatalf("Convert(%q): %v", tt.in, err)
+		}
+		if out.String() != tt.want {
+			t.Errorf("Convert(%q):\n got %q\nwant %q", tt.in, out.String(), tt.want)
+		}
+	}
+}
+
 func TestNeeds(t *testing.T) {
 	tests := []struct {
 		name string
