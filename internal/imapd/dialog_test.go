@@ -178,7 +178,8 @@ func TestCapabilities(t *testing.T) {
 	c.login()
 	runSteps(t, c, []step{{"CAPABILITY", []string{"* CAPABILITY IMAP4rev2 IMAP4rev1 ", "a OK"}}})
 	if r := c.cmd("CAPABILITY"); !strings.Contains(r[0], " APPENDLIMIT=52428800") || !strings.Contains(r[0], " MOVE") ||
-		!strings.Contains(r[0], " SPECIAL-USE") || strings.Contains(r[0], "STARTTLS") {
+		!strings.Contains(r[0], " SPECIAL-USE") || strings.Contains(r[0], "STARTTLS") ||
+		!strings.Contains(r[0], " LITERAL+") || strings.Contains(r[0], "LITERAL-") {
 		t.Errorf("capabilities after login: %q", r[0])
 	}
 

@@ -23,7 +23,7 @@ const bufferedLiteralLimit = 4096
 
 // segmentSize bounds what the guard holds of one line; longer lines pass
 // in pieces (the library refuses commands past 50 KiB).
-const segmentSize = 16 << 10
+const segmentSize = 4 << 10
 
 // handshakeTimeout bounds a STARTTLS handshake.
 const handshakeTimeout = 30 * time.Second
@@ -598,7 +598,21 @@ func (g *guard) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	now := bytes.HasPrefix(p, []byte("+")) || endsTagged(p, tag)
-	return g.send(p, now)
+	n := len(p)
+	if _, err := g.send(oneLiteralCap(p), now); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// oneLiteralCap takes LITERAL- out of a capability list that has LITERAL+:
+// the library lists both once logged in, and RFC 7888 §5 says a server
+// must not advertise both (LITERAL+ allows all that LITERAL- does).
+func oneLiteralCap(p []byte) []byte {
+	if !bytes.Contains(p, []byte("CAPABILITY ")) || !bytes.Contains(p, []byte(" LITERAL+")) {
+		return p
+	}
+	return bytes.Replace(p, []byte(" LITERAL-"), nil, 1)
 }
 
 // endsTagged reports whether the last line of p is the tagged response
