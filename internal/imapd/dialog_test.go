@@ -226,3 +226,31 @@ func TestSearchCachedField(t *testing.T) {
 		{"SEARCH FROM ALICE SUBJECT nothing", []string{"* SEARCH 3", "a OK"}},
 	})
 }
+
+// TestIdleEnd checks how IDLE ends: DONE in any case ends it with OK; any
+// other line ends it with BAD, after the session's IDLE has returned, and
+// the session goes on (the next command never runs beside IDLE).
+func TestIdleEnd(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.add(t, "toto", "INBOX", msg("one", "x"))
+	c := e.dial(t)
+	c.login()
+	c.cmd("SELECT INBOX")
+	for _, tt := range []struct{ end, want string }{
+		{"DONE", "i OK"},
+		{"done", "i OK"},
+		{"DON8", "i BAD Expected DONE"},
+		{"DONE DONE", "i BAD Expected DONE"},
+		{strings.Repeat("x", 10000), "i BAD Expected DONE"},
+	} {
+		c.send("i IDLE\r\n")
+		if l := c.line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("IDLE: %q", l)
+		}
+		c.send(tt.end + "\r\n")
+		if l := c.line(); !strings.HasPrefix(l, tt.want) {
+			t.Errorf("IDLE ended by %.20q: %q, want %q", tt.end, l, tt.want)
+		}
+		runSteps(t, c, []step{{"FETCH 1 (FLAGS)", []string{"* 1 FETCH (FLAGS ())", "a OK"}}})
+	}
+}

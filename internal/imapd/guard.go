@@ -84,6 +84,7 @@ type guard struct {
 	tag         string // the current command's tag
 	answered    bool   // its tagged reply was written
 	contReq     bool   // a "+" not for a literal: the next line is no command
+	badDone     bool   // IDLE ended with a line other than DONE: its reply is BAD
 
 	wmu     sync.Mutex
 	conn    net.Conn // raw, or TLS over it; changed under wmu and mu
@@ -232,6 +233,9 @@ func (g *guard) next() error {
 			g.mu.Unlock()
 			if g.idle || contReq {
 				// IDLE's DONE, or an AUTHENTICATE response.
+				if g.idle {
+					seg = g.done(seg)
+				}
 				g.idle, g.first = false, false
 			} else if handled, err := g.command(seg); err != nil || handled && !g.drop {
 				return err
@@ -250,6 +254,30 @@ func (g *guard) next() error {
 		return nil
 	}
 	return g.endOfLine(seg)
+}
+
+// done returns the line the library gets for the one that ends IDLE:
+// DONE whatever the client sent. The library (go-imap v2 beta.8) answers
+// any other line at once, without waiting for the session's Idle to
+// return, so the next command would run beside it; given DONE, it waits.
+// A line that is not DONE (RFC 2177: the client sends DONE) turns the
+// reply into BAD (see Write), and the rest of a long one is discarded.
+func (g *guard) done(seg []byte) []byte {
+	line := bytes.TrimSuffix(bytes.TrimSuffix(seg, []byte("\n")), []byte("\r"))
+	if bytes.HasSuffix(seg, []byte("\n")) && bytes.EqualFold(line, []byte("DONE")) {
+		return []byte("DONE\r\n")
+	}
+	for open := !bytes.HasSuffix(seg, []byte("\n")); open; {
+		_, err := g.br.ReadSlice('\n')
+		open = errors.Is(err, bufio.ErrBufferFull)
+		if err != nil && !open {
+			g.readErr = err
+		}
+	}
+	g.mu.Lock()
+	g.badDone = true
+	g.mu.Unlock()
+	return []byte("DONE\r\n")
 }
 
 // command looks at the first line of a command: the guard refuses a line
@@ -565,6 +593,7 @@ func (g *guard) reply(s string) error {
 }
 
 func (g *guard) Write(p []byte) (int, error) {
+	n := len(p) // what the library wrote, whatever goes out instead
 	g.mu.Lock()
 	if g.pendingSync >= 0 && bytes.HasPrefix(p, []byte("+")) {
 		g.accepted = true
@@ -579,6 +608,10 @@ func (g *guard) Write(p []byte) (int, error) {
 	if tagged {
 		g.answered = true
 	}
+	if tagged && g.badDone {
+		g.badDone = false
+		p = []byte(tag + " BAD Expected DONE to end IDLE\r\n")
+	}
 	g.mu.Unlock()
 	if tagged && string(p[len(tag)+1:]) == libInternalError {
 		if why := g.badName(); why != "" {
@@ -586,7 +619,7 @@ func (g *guard) Write(p []byte) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			return len(p), nil
+			return n, nil
 		}
 	}
 	if greet && bytes.HasPrefix(p, []byte("* OK [CAPABILITY ")) {
@@ -595,10 +628,9 @@ func (g *guard) Write(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		return len(p), nil
+		return n, nil
 	}
 	now := bytes.HasPrefix(p, []byte("+")) || endsTagged(p, tag)
-	n := len(p)
 	if _, err := g.send(oneLiteralCap(p), now); err != nil {
 		return 0, err
 	}
