@@ -167,7 +167,7 @@ func (ss *session) fetchContent(rw *imapserver.FetchResponseWriter, m viewMsg, o
 				return err
 			}
 		}
-		rw.WriteEnvelope(imapserver.ExtractEnvelope(parseHeader(header)))
+		rw.WriteEnvelope(envelope(header))
 	}
 	if opts.BodyStructure != nil {
 		var bs imap.BodyStructure
