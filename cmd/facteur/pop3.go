@@ -57,19 +57,23 @@ func (m pop3Maildrops) List(ctx context.Context, account string) (uint32, []pop3
 			validity = b.UIDValidity
 		}
 	}
-	msgs, err := m.st.Index(ctx, account, "INBOX")
+	cs, err := m.st.Contents(ctx, account, "INBOX")
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]pop3d.Message, len(msgs))
-	for i, mi := range msgs {
-		out[i] = pop3d.Message{UID: mi.UID, Size: mi.Size}
+	out := make([]pop3d.Message, len(cs))
+	for i, c := range cs {
+		out[i] = pop3d.Message{UID: c.UID, Size: c.Size, Ref: c}
 	}
 	return validity, out, nil
 }
 
-func (m pop3Maildrops) Open(ctx context.Context, account string, uid uint32) (io.ReadCloser, error) {
-	return m.st.OpenMessage(ctx, account, "INBOX", uid)
+// Open opens the message from what List kept of it: no lookup per RETR.
+func (m pop3Maildrops) Open(ctx context.Context, account string, msg pop3d.Message) (io.ReadCloser, error) {
+	if c, ok := msg.Ref.(store.Content); ok {
+		return m.st.OpenContent(c)
+	}
+	return m.st.OpenMessage(ctx, account, "INBOX", msg.UID)
 }
 
 // Delete flags the messages \Deleted and expunges them, as an IMAP client

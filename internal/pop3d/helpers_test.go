@@ -59,7 +59,8 @@ func (d *fakeDrops) List(_ context.Context, account string) (uint32, []Message, 
 	return 7, out, nil
 }
 
-func (d *fakeDrops) Open(_ context.Context, account string, uid uint32) (io.ReadCloser, error) {
+func (d *fakeDrops) Open(_ context.Context, account string, msg Message) (io.ReadCloser, error) {
+	uid := msg.UID
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, m := range d.msgs[account] {

@@ -29,6 +29,9 @@ import (
 type Message struct {
 	UID  uint32
 	Size int64 // octets as stored, with CRLF line ends, before dot-stuffing
+	// Ref is the store's own handle on the message, as List gave it,
+	// handed back to Open: the store may need no lookup to open it.
+	Ref any
 }
 
 // Maildrops is the mail store as POP3 sees it: the INBOX of each account.
@@ -38,8 +41,9 @@ type Maildrops interface {
 	Authenticate(ctx context.Context, user, password string) (account string, ok bool, err error)
 	// List returns the INBOX's UIDVALIDITY and its messages in UID order.
 	List(ctx context.Context, account string) (uidValidity uint32, msgs []Message, err error)
-	// Open returns a message's bytes, CRLF line ends included.
-	Open(ctx context.Context, account string, uid uint32) (io.ReadCloser, error)
+	// Open returns the bytes of a message List gave, CRLF line ends
+	// included.
+	Open(ctx context.Context, account string, m Message) (io.ReadCloser, error)
 	// Delete removes messages from the INBOX; those already gone are
 	// skipped.
 	Delete(ctx context.Context, account string, uids []uint32) error

@@ -139,7 +139,7 @@ func (ss *session) send(i int, lines int64) {
 	m := ss.drop.msgs[i]
 	// The lookup ends in microseconds: without a cancellable context the
 	// database layer starts no goroutine to watch it, which costs more.
-	rc, err := ss.srv.drops.Open(context.WithoutCancel(ss.ctx), ss.account, m.UID)
+	rc, err := ss.srv.drops.Open(context.WithoutCancel(ss.ctx), ss.account, m)
 	if err != nil {
 		ss.internal("open", err)
 		return

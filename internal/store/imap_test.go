@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -396,5 +397,41 @@ func TestMatching(t *testing.T) {
 	}
 	if _, err := s.Matching(ctx, "toto", "INBOX", "cc", "x"); err == nil {
 		t.Error("Matching on a field that is not cached: no error")
+	}
+}
+
+func TestContents(t *testing.T) {
+	s := newStore(t, "toto")
+	ctx := context.Background()
+	if err := deliver(t, s, "Subject: a\r\n\r\nx\r\n", rcpt{"toto", "INBOX", "Return-Path: <p@q>\r\n"}); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg(t, s, "toto", "INBOX", "Subject: b\r\n\r\nyy\r\n")
+	cs, err := s.Contents(ctx, "toto", "INBOX")
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("Contents = %v, %v", cs, err)
+	}
+	for _, c := range cs {
+		rc, err := s.OpenContent(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if want := readMessage(t, s, "toto", "INBOX", c.UID); string(b) != want || int64(len(b)) != c.Size {
+			t.Errorf("OpenContent(%d) = %q (size %d), OpenMessage %q", c.UID, b, c.Size, want)
+		}
+	}
+	if _, err := s.SetFlags(ctx, "toto", "INBOX", []uint32{1}, FlagsAdd, []string{FlagDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Expunge(ctx, "toto", "INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenContent(cs[0]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("OpenContent of an expunged message = %v, want ErrNotFound", err)
+	}
+	if _, err := s.OpenContent(Content{UID: 2}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("OpenContent of a Content not from Contents = %v, want ErrNotFound", err)
 	}
 }

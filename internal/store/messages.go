@@ -72,6 +72,59 @@ func (s *Store) Index(ctx context.Context, account, mailbox string) ([]MessageIn
 	return out, nil
 }
 
+// Content is a message as a POP3 session holds it from its login: what
+// opening it takes, so that each RETR costs no lookup.
+type Content struct {
+	UID    uint32
+	Size   int64
+	prefix []byte
+	blob   string
+}
+
+// Contents lists a mailbox's messages in UID order with what opening each
+// takes (OpenContent).
+func (s *Store) Contents(ctx context.Context, account, mailbox string) ([]Content, error) {
+	mb, err := s.lookupMailbox(ctx, nil, account, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, size, prefix, blob
+		FROM messages WHERE mailbox_id = ? ORDER BY uid`, mb.id)
+	if err != nil {
+		return nil, fmt.Errorf("listing messages: %w", err)
+	}
+	defer rows.Close()
+	out := make([]Content, 0, mb.messages)
+	for rows.Next() {
+		var c Content
+		if err := rows.Scan(&c.UID, &c.Size, &c.prefix, &c.blob); err != nil {
+			return nil, fmt.Errorf("listing messages: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing messages: %w", err)
+	}
+	return out, nil
+}
+
+// OpenContent opens a message that Contents listed, as OpenMessage does.
+// Blob names are never reused, so it is that message's content or, once
+// no message row names the blob any more, ErrNotFound.
+func (s *Store) OpenContent(c Content) (io.ReadCloser, error) {
+	if c.blob == "" {
+		return nil, fmt.Errorf("message %d: not listed by Contents: %w", c.UID, ErrNotFound)
+	}
+	f, err := os.Open(s.blobPath(c.blob))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("message %d (expunged meanwhile): %w", c.UID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening message %d: %w", c.UID, err)
+	}
+	return messageReader{io.MultiReader(bytes.NewReader(c.prefix), f), f}, nil
+}
+
 // Matching lists in UID order, with only their UID and cached header
 // fields (From, To, Subject, Date, MessageID), the messages whose cached
 // field ("from", "to" or "subject") may contain needle: those where it
