@@ -1,10 +1,12 @@
 package imapd
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,5 +349,45 @@ func TestCommandsSeeOthers(t *testing.T) {
 	}
 	if r := a.cmd("FETCH 1:* (UID)"); len(r) != 3 || r[1] != "* 2 FETCH (UID 3)" {
 		t.Errorf("FETCH: %q", r)
+	}
+}
+
+// TestIdleHangUp has clients hang up in IDLE while mail arrives: the
+// library ends IDLE on the read error without waiting for the session's
+// Idle, then closes the session; no panic and no race (run with -race).
+func TestIdleHangUp(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.add(t, "toto", "INBOX", msg("one", "x"))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.st.Append(context.Background(), "toto", "INBOX", strings.NewReader(msg("m", "b")), nil, time.Time{})
+		}
+	})
+	for i := range 100 {
+		c := e.dial(t)
+		c.login()
+		c.cmd("SELECT INBOX")
+		c.send("i IDLE\r\n")
+		c.until("+ ")
+		if i%2 == 0 {
+			c.conn.(*net.TCPConn).CloseWrite()
+		}
+		c.conn.Close()
+	}
+	close(stop)
+	wg.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.srv.openConns() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.srv.Panics(); n != 0 {
+		t.Errorf("%d sessions panicked", n)
 	}
 }

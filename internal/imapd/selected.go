@@ -227,6 +227,8 @@ func (ss *session) unselect() {
 // store's watch says something may have (RFC 9051 §7: unilateral
 // responses after a command).
 func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	ss.idleMu.Lock()
+	defer ss.idleMu.Unlock()
 	v := ss.sel
 	if v == nil {
 		return nil
@@ -244,12 +246,24 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // Idle is RFC 2177 IDLE: changes are reported as the watch announces
 // them, until stop.
 func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	// work refreshes the view under idleMu, unless the session has been
+	// closed or has left the mailbox meanwhile (see idleMu).
+	work := func(v *view) (bool, error) {
+		ss.idleMu.Lock()
+		defer ss.idleMu.Unlock()
+		if ss.closed || ss.sel != v {
+			return false, nil
+		}
+		return true, ss.refresh(w)
+	}
+	ss.idleMu.Lock()
 	v := ss.sel
+	ss.idleMu.Unlock()
 	if v == nil {
 		<-stop
 		return nil
 	}
-	if err := ss.refresh(w); err != nil {
+	if ok, err := work(v); !ok || err != nil {
 		return err
 	}
 	for {
@@ -257,7 +271,7 @@ func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error 
 		case <-stop:
 			return nil
 		case <-v.watch:
-			if err := ss.refresh(w); err != nil {
+			if ok, err := work(v); !ok || err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -22,6 +23,13 @@ type session struct {
 	// ctx is the connection's context (STYLE 12): cancelled at Close.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// idleMu is held by Idle while it works on the view, and by Poll and
+	// Close: the library (go-imap v2 beta.8) may call them while Idle
+	// still runs, for it ends IDLE on a read error (a client that hangs
+	// up) without waiting for Idle to return.
+	idleMu sync.Mutex
+	closed bool // under idleMu
 
 	account string
 	sel     *view // the selected mailbox, nil when none
@@ -56,7 +64,10 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 
 // Close ends the session: the selected mailbox's watch stops.
 func (ss *session) Close() error {
+	ss.idleMu.Lock()
+	ss.closed = true
 	ss.unselect()
+	ss.idleMu.Unlock()
 	ss.cancel()
 	if ss.account != "" {
 		ss.srv.cfg.Log.Event("", "logout: user=%s, client=%s", ss.account, ss.guard.name)

@@ -51,11 +51,11 @@ type session struct {
 	drop    *maildrop
 }
 
-// run is a session from greeting to close.
 // writeBuffer is the size of a session's output buffer: a typical message
 // goes out in one or two writes rather than one per kilobyte.
 const writeBuffer = 16 << 10
 
+// run is a session from greeting to close.
 func (s *Server) run(conn net.Conn, implicitTLS bool) {
 	defer s.removeConn(conn)
 	ctx, cancel := context.WithCancel(s.ctx)
