@@ -112,9 +112,9 @@ func (m imapStore) Matching(ctx context.Context, account, mailbox, field, needle
 	return imapMessages(ms), imapErr(err)
 }
 
-func (m imapStore) Index(ctx context.Context, account, mailbox string) ([]imapd.Message, error) {
-	ms, err := m.st.Index(ctx, account, mailbox)
-	return imapMessages(ms), imapErr(err)
+func (m imapStore) Index(ctx context.Context, account, mailbox string) ([]imapd.Message, uint64, error) {
+	ms, highest, err := m.st.Index(ctx, account, mailbox)
+	return imapMessages(ms), highest, imapErr(err)
 }
 
 func (m imapStore) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error) {

@@ -87,9 +87,9 @@ func (a storeAdapter) Matching(ctx context.Context, account, mailbox, field, nee
 	return messages(ms), mapErr(err)
 }
 
-func (a storeAdapter) Index(ctx context.Context, account, mailbox string) ([]Message, error) {
-	ms, err := a.st.Index(ctx, account, mailbox)
-	return messages(ms), mapErr(err)
+func (a storeAdapter) Index(ctx context.Context, account, mailbox string) ([]Message, uint64, error) {
+	ms, highest, err := a.st.Index(ctx, account, mailbox)
+	return messages(ms), highest, mapErr(err)
 }
 
 func (a storeAdapter) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error) {

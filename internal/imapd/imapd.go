@@ -117,7 +117,9 @@ type Store interface {
 	Matching(ctx context.Context, account, mailbox, field, needle string) ([]Message, error)
 	// Index is Messages without the header fields (From to MessageID),
 	// which SELECT does not need: cheaper for a large mailbox.
-	Index(ctx context.Context, account, mailbox string) ([]Message, error)
+	// The HIGHESTMODSEQ returned is the mailbox's when listed: every later
+	// change is above it.
+	Index(ctx context.Context, account, mailbox string) ([]Message, uint64, error)
 	// OpenMessage returns a message's bytes, Message.Size of them.
 	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, error)
 	// Headers calls fn in UID order with the header section of each

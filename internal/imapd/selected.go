@@ -134,7 +134,7 @@ func (ss *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDa
 		return nil, ss.mailboxError("select", err)
 	}
 	v := &view{name: name, readOnly: opts.ReadOnly, watch: watch, stop: stop}
-	msgs, err := ss.srv.store.Index(ss.ctx, ss.account, name)
+	msgs, highest, err := ss.srv.store.Index(ss.ctx, ss.account, name)
 	if err != nil {
 		stop()
 		return nil, ss.mailboxError("select", err)
@@ -142,8 +142,10 @@ func (ss *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDa
 	v.msgs = make([]viewMsg, len(msgs))
 	for i, m := range msgs {
 		v.msgs[i] = newViewMsg(m)
-		v.highest = max(v.highest, m.ModSeq)
 	}
+	// The listing is the mailbox at highest: the expunges before it are
+	// nobody's business here.
+	v.highest = highest
 	// Whatever changed after the listing has a higher mod-sequence.
 	ch, err := ss.srv.store.Changes(ss.ctx, ss.account, name, v.highest)
 	if err != nil {

@@ -190,7 +190,7 @@ func BenchmarkIndex10k(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if msgs, err := s.Index(ctx, "toto", ""); err != nil || len(msgs) != 10_000 {
+		if msgs, _, err := s.Index(ctx, "toto", ""); err != nil || len(msgs) != 10_000 {
 			b.Fatalf("Index = %d, %v", len(msgs), err)
 		}
 	}

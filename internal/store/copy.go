@@ -88,9 +88,8 @@ func (s *Store) transfer(ctx context.Context, tx *sql.Tx, account, from string, 
 				delivery_key = NULL WHERE mailbox_id = ? AND uid = ?`, dst.id, uid, dstMod, src.id, m.uid); err != nil {
 				return res, fmt.Errorf("moving message %d: %w", m.uid, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)`,
-				src.id, m.uid, srcMod); err != nil {
-				return res, fmt.Errorf("moving message %d: %w", m.uid, err)
+			if err := rememberExpunged(ctx, tx, src.id, m.uid, srcMod); err != nil {
+				return res, err
 			}
 		} else {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, blob, prefix, flags, modseq,
@@ -108,6 +107,11 @@ func (s *Store) transfer(ctx context.Context, tx *sql.Tx, account, from string, 
 		res.Dest = append(res.Dest, uid)
 	}
 	n := int64(len(msgs))
+	if move {
+		if err := s.pruneExpunged(ctx, tx, src.id, srcMod); err != nil {
+			return res, err
+		}
+	}
 	if move && !same {
 		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET messages = messages - ?, highestmodseq = ?
 			WHERE id = ?`, n, srcMod, src.id); err != nil {

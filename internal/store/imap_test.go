@@ -354,9 +354,12 @@ func TestIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := s.Index(ctx, "toto", "INBOX")
+	idx, highest, err := s.Index(ctx, "toto", "INBOX")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if mb, _ := s.Mailbox(ctx, "toto", "INBOX"); highest != mb.HighestModSeq {
+		t.Errorf("Index's HIGHESTMODSEQ = %d, the mailbox's %d", highest, mb.HighestModSeq)
 	}
 	for i := range full {
 		full[i].From, full[i].To, full[i].Subject, full[i].Date, full[i].MessageID = "", "", "", "", ""
@@ -364,7 +367,7 @@ func TestIndex(t *testing.T) {
 	if diff := cmp.Diff(full, idx); diff != "" || len(idx) != 2 {
 		t.Errorf("Index differs from Messages but for the header fields (-Messages +Index):\n%s", diff)
 	}
-	if _, err := s.Index(ctx, "toto", "Nowhere"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Index(ctx, "toto", "Nowhere"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Index of a missing mailbox = %v, want ErrNotFound", err)
 	}
 }
@@ -433,5 +436,50 @@ func TestContents(t *testing.T) {
 	}
 	if _, err := s.OpenContent(Content{UID: 2}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("OpenContent of a Content not from Contents = %v, want ErrNotFound", err)
+	}
+}
+
+// TestExpungedPruned checks that expunges are remembered while a session
+// watches the mailbox, and forgotten at the next expunge when none does.
+func TestExpungedPruned(t *testing.T) {
+	s := newStore(t, "toto")
+	ctx := context.Background()
+	expungeAll := func() {
+		t.Helper()
+		if _, err := s.SetFlags(ctx, "toto", "INBOX", nil, FlagsAdd, []string{FlagDeleted}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Expunge(ctx, "toto", "INBOX", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func() int {
+		var n int
+		if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM expunged`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	_, stop, err := s.Watch("toto", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		appendMsg(t, s, "toto", "INBOX", "x")
+		expungeAll()
+	}
+	if n := rows(); n != 3 {
+		t.Errorf("%d expunged rows while watched, want 3", n)
+	}
+	stop()
+	appendMsg(t, s, "toto", "INBOX", "x")
+	_, base, _ := s.Index(ctx, "toto", "INBOX")
+	expungeAll()
+	if n := rows(); n != 1 {
+		t.Errorf("%d expunged rows after an expunge unwatched, want 1 (its own)", n)
+	}
+	// What a session listing before that expunge needs is still there.
+	if c, err := s.Changes(ctx, "toto", "INBOX", base); err != nil || !slices.Equal(c.Expunged, []uint32{4}) {
+		t.Errorf("Changes after the pruning expunge = %v, %v; want UID 4", c.Expunged, err)
 	}
 }

@@ -41,17 +41,24 @@ func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]Messag
 }
 
 // Index lists a mailbox's messages in UID order as Messages does, without
-// the cached header fields: what IMAP's SELECT and a POP3 login need,
-// at a fraction of the cost for a large mailbox.
-func (s *Store) Index(ctx context.Context, account, mailbox string) ([]MessageInfo, error) {
-	mb, err := s.lookupMailbox(ctx, nil, account, mailbox)
+// the cached header fields (what IMAP's SELECT and a POP3 login need, at
+// a fraction of the cost for a large mailbox), with the mailbox's
+// HIGHESTMODSEQ read in the same transaction: every later change has a
+// higher mod-sequence (Changes).
+func (s *Store) Index(ctx context.Context, account, mailbox string) ([]MessageInfo, uint64, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("listing messages: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT uid, internal_date, size, flags, modseq
+	defer tx.Rollback()
+	mb, err := s.lookupMailbox(ctx, tx, account, mailbox)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT uid, internal_date, size, flags, modseq
 		FROM messages WHERE mailbox_id = ? ORDER BY uid`, mb.id)
 	if err != nil {
-		return nil, fmt.Errorf("listing messages: %w", err)
+		return nil, 0, fmt.Errorf("listing messages: %w", err)
 	}
 	defer rows.Close()
 	out := make([]MessageInfo, 0, mb.messages)
@@ -60,16 +67,16 @@ func (s *Store) Index(ctx context.Context, account, mailbox string) ([]MessageIn
 		var date int64
 		var flags string
 		if err := rows.Scan(&m.UID, &date, &m.Size, &flags, &m.ModSeq); err != nil {
-			return nil, fmt.Errorf("listing messages: %w", err)
+			return nil, 0, fmt.Errorf("listing messages: %w", err)
 		}
 		m.InternalDate = time.Unix(date, 0)
 		m.Flags = splitFlags(flags)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing messages: %w", err)
+		return nil, 0, fmt.Errorf("listing messages: %w", err)
 	}
-	return out, nil
+	return out, uint64(mb.highestModSeq), nil
 }
 
 // Content is a message as a POP3 session holds it from its login: what
@@ -258,6 +265,9 @@ func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uin
 		if len(gone) == 0 {
 			return nil
 		}
+		if err := s.pruneExpunged(ctx, tx, mb.id, mb.highestModSeq+1); err != nil {
+			return err
+		}
 		// RFC 7162 §3.2.10: an expunge is a change, so HIGHESTMODSEQ grows.
 		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET messages = messages - ?,
 			highestmodseq = highestmodseq + 1 WHERE id = ?`, len(gone), mb.id); err != nil {
@@ -280,9 +290,30 @@ func expungeRow(ctx context.Context, tx *sql.Tx, mailboxID int64, uid uint32, mo
 	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid); err != nil {
 		return fmt.Errorf("expunging message %d: %w", uid, err)
 	}
+	return rememberExpunged(ctx, tx, mailboxID, uid, modseq)
+}
+
+// rememberExpunged records that uid left the mailbox at modseq.
+func rememberExpunged(ctx context.Context, tx *sql.Tx, mailboxID int64, uid uint32, modseq int64) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)`,
 		mailboxID, uid, modseq); err != nil {
 		return fmt.Errorf("expunging message %d: %w", uid, err)
+	}
+	return nil
+}
+
+// pruneExpunged forgets the expunges before modseq, the one a change is
+// making, when no session watches the mailbox. The rows serve only
+// sessions that have it selected (Changes since their listing, which
+// Index dates): a session that selects it later lists it at or after this
+// change. A mailbox that POP3 empties day after day thus keeps no
+// history. (CONDSTORE and QRESYNC, which would need it, are not offered.)
+func (s *Store) pruneExpunged(ctx context.Context, tx *sql.Tx, mailboxID, modseq int64) error {
+	if s.watched(mailboxID) {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM expunged WHERE mailbox_id = ? AND modseq < ?`, mailboxID, modseq); err != nil {
+		return fmt.Errorf("pruning expunged messages: %w", err)
 	}
 	return nil
 }

@@ -62,6 +62,14 @@ func (s *Store) Watch(account, mailbox string) (<-chan struct{}, func(), error) 
 	return ch, stop, nil
 }
 
+// watched reports whether some session of this process watches the
+// mailbox.
+func (s *Store) watched(id int64) bool {
+	s.watch.mu.Lock()
+	defer s.watch.mu.Unlock()
+	return len(s.watch.subs[id]) > 0
+}
+
 // notify wakes the watchers of the mailboxes with the given ids (0 is
 // ignored). It never blocks: a watcher with a wake-up pending needs no
 // second one.
