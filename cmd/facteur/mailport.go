@@ -176,6 +176,10 @@ func (p *mailPort) importMbox(ctx context.Context, path, mailbox string) error {
 	if err := p.ensureMailbox(ctx, mailbox); err != nil {
 		return err
 	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
 	r := mbox.NewReader(f)
 	n := 0
 	for i := 1; ; i++ {
@@ -187,7 +191,9 @@ func (p *mailPort) importMbox(ctx context.Context, path, mailbox string) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		what := fmt.Sprintf("%s: message %d", path, i)
-		key := fmt.Sprintf("mbox:%s:%d:%s:%d", filepath.Base(path), i, m.Sender, m.Date.Unix())
+		// Named by the file's absolute path and the message's place in it:
+		// two files called Sent in different folders are two sources.
+		key := fmt.Sprintf("mbox:%s:%d:%s:%d", abs, i, m.Sender, m.Date.Unix())
 		before := p.skipped
 		ok, err := p.importOne(ctx, mailbox, what, key, func() (io.ReadCloser, error) { return io.NopCloser(m), nil }, m.Flags, m.Date)
 		if err != nil {
@@ -248,7 +254,7 @@ func (p *mailPort) export(ctx context.Context, dir string) error {
 }
 
 func (p *mailPort) exportMailbox(ctx context.Context, fw *maildir.FolderWriter, name string) (int, error) {
-	msgs, err := p.st.Messages(ctx, p.account, name)
+	msgs, _, err := p.st.Index(ctx, p.account, name)
 	if err != nil {
 		return 0, err
 	}

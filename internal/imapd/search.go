@@ -383,7 +383,8 @@ func inSeqSet(set imap.SeqSet, seq, n uint32) bool {
 
 func (m *candidate) inUIDSet(set imap.UIDSet) bool {
 	if imap.IsSearchRes(set) {
-		return slices.Contains(m.ss.saved, m.vm.uid)
+		_, ok := slices.BinarySearch(m.ss.saved, m.vm.uid) // ascending (uidsAt)
+		return ok
 	}
 	uid := m.vm.uid
 	for _, r := range set {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 )
 
 // headerSection returns the header section at the start of head, through
@@ -39,9 +40,10 @@ func headerSection(head []byte, whole bool) []byte {
 // connection is let go between batches, while fn writes to a client.
 const headersBatch = 256
 
-// headersPointLimit is the number of UIDs up to which Headers looks each
-// one up rather than reading the range between the first and the last.
-const headersPointLimit = 64
+// pointLimit is the number of UIDs up to which Headers and the changes
+// of flags and expunges look each one up rather than reading the range
+// between the first and the last.
+const pointLimit = 64
 
 type headerRow struct {
 	uid    uint32
@@ -70,7 +72,7 @@ func (s *Store) Headers(ctx context.Context, account, mailbox string, uids []uin
 		if len(uids) == 0 {
 			return nil
 		}
-		if len(uids) <= headersPointLimit {
+		if len(uids) <= pointLimit {
 			for _, uid := range uids {
 				rows, err := s.rdb.QueryContext(ctx, `SELECT uid, header, blob, prefix FROM messages
 					WHERE mailbox_id = ? AND uid = ?`, mb.id, uid)
@@ -82,6 +84,9 @@ func (s *Store) Headers(ctx context.Context, account, mailbox string, uids []uin
 				}
 			}
 			return nil
+		}
+		if span := int64(uids[len(uids)-1]) - int64(uids[0]) + 1; span > 4*int64(len(uids)) {
+			return s.sparseHeaders(ctx, mb.id, uids, fn)
 		}
 	}
 	lo, hi := int64(0), int64(maxUID)
@@ -110,6 +115,29 @@ func (s *Store) Headers(ctx context.Context, account, mailbox string, uids []uin
 		}
 		lo = int64(last)
 	}
+}
+
+// sparseHeaders reads the headers of UIDs scattered over a much larger
+// range in batches of explicit UIDs, rather than the whole range.
+func (s *Store) sparseHeaders(ctx context.Context, mailboxID int64, uids []uint32, fn func(uint32, []byte) error) error {
+	for len(uids) > 0 {
+		batch := uids[:min(len(uids), headersBatch)]
+		uids = uids[len(batch):]
+		args := make([]any, 0, len(batch)+1)
+		args = append(args, mailboxID)
+		for _, u := range batch {
+			args = append(args, u)
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT uid, header, blob, prefix FROM messages
+			WHERE mailbox_id = ? AND uid IN (?`+strings.Repeat(", ?", len(batch)-1)+`) ORDER BY uid`, args...)
+		if err != nil {
+			return fmt.Errorf("reading headers: %w", err)
+		}
+		if err := s.headerRows(rows, nil, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // headerRows reads every row, closes rows, then calls fn for those keep

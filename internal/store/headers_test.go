@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,22 +86,39 @@ func TestHeaders(t *testing.T) {
 
 func TestHeadersMany(t *testing.T) {
 	s := newStore(t, "toto")
-	const n = headersBatch + 40
+	const n = headersBatch + 240 // every seventh UID is more than pointLimit
 	for i := 1; i <= n; i++ {
 		appendMsg(t, s, "toto", "INBOX", fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i))
 	}
-	// Every third UID: more than headersPointLimit, so read as a range
-	// across batches, with the others skipped.
-	var uids []uint32
-	want := make(map[uint32]string)
-	for i := uint32(3); i <= n+5; i += 3 {
-		uids = append(uids, i)
-		if i <= n {
-			want[i] = fmt.Sprintf("Subject: %d\r\n\r\n", i)
+	// More than pointLimit UIDs: every third is read as a range across
+	// batches, the others skipped; every seventh, sparse, in batches of
+	// explicit UIDs. UIDs past the last are not there.
+	for _, step := range []uint32{3, 7} {
+		var uids []uint32
+		want := make(map[uint32]string)
+		for i := step; i <= n+2*step; i += step {
+			uids = append(uids, i)
+			if i <= n {
+				want[i] = fmt.Sprintf("Subject: %d\r\n\r\n", i)
+			}
+		}
+		if diff := cmp.Diff(want, collectHeaders(t, s, "INBOX", uids)); diff != "" {
+			t.Errorf("Headers of every %dth UID (-want +got):\n%s", step, diff)
 		}
 	}
-	if diff := cmp.Diff(want, collectHeaders(t, s, "INBOX", uids)); diff != "" {
-		t.Errorf("Headers of every third UID (-want +got):\n%s", diff)
+	// Flags of many UIDs at once, read as a range: only those asked change.
+	var odd []uint32
+	for i := uint32(1); i <= n; i += 2 {
+		odd = append(odd, i)
+	}
+	if _, err := s.SetFlags(context.Background(), "toto", "INBOX", odd, FlagsAdd, []string{FlagSeen}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := s.Messages(context.Background(), "toto", "INBOX")
+	for _, m := range msgs {
+		if seen := slices.Contains(m.Flags, FlagSeen); seen != (m.UID%2 == 1) {
+			t.Errorf("UID %d: seen %v after flagging the odd UIDs", m.UID, seen)
+		}
 	}
 	if got := collectHeaders(t, s, "INBOX", nil); len(got) != n || got[n] != fmt.Sprintf("Subject: %d\r\n\r\n", n) {
 		t.Errorf("Headers of all: %d headers, last %q", len(got), got[n])

@@ -339,19 +339,27 @@ func selectMessages(ctx context.Context, tx *sql.Tx, mailboxID int64, uids []uin
 		out = append(out, m)
 		return nil
 	}
+	lo, hi := int64(0), int64(maxUID)
 	if uids != nil {
 		uids = slices.Clone(uids)
 		slices.Sort(uids)
-		for _, uid := range slices.Compact(uids) {
-			err := scan(tx.QueryRowContext(ctx, `SELECT uid, blob, flags FROM messages
-				WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid))
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("reading message %d: %w", uid, err)
+		uids = slices.Compact(uids)
+		if len(uids) <= pointLimit {
+			for _, uid := range uids {
+				err := scan(tx.QueryRowContext(ctx, `SELECT uid, blob, flags FROM messages
+					WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid))
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return nil, fmt.Errorf("reading message %d: %w", uid, err)
+				}
 			}
+			return out, nil
 		}
-		return out, nil
+		lo, hi = int64(uids[0]), int64(uids[len(uids)-1])
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT uid, blob, flags FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	// Many UIDs (a STORE 1:* on a large mailbox) are read as one range,
+	// not one query each, and those not asked for are left out.
+	rows, err := tx.QueryContext(ctx, `SELECT uid, blob, flags FROM messages
+		WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("reading messages: %w", err)
 	}
@@ -359,6 +367,11 @@ func selectMessages(ctx context.Context, tx *sql.Tx, mailboxID int64, uids []uin
 	for rows.Next() {
 		if err := scan(rows); err != nil {
 			return nil, fmt.Errorf("reading messages: %w", err)
+		}
+		if last := out[len(out)-1].uid; uids != nil {
+			if _, ok := slices.BinarySearch(uids, last); !ok {
+				out = out[:len(out)-1]
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
