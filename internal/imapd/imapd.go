@@ -6,7 +6,10 @@
 // SPECIAL-USE (RFC 6154), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC
 // 5819), ESEARCH (RFC 4731), STATUS=SIZE (RFC 8438), UNSELECT (RFC 3691),
 // ENABLE (RFC 5161), LITERAL+ (RFC 7888), SASL-IR (RFC 4959), APPENDLIMIT
-// (RFC 7889) and STARTTLS (RFC 9051 §6.2.1, RFC 8314 for implicit TLS).
+// (RFC 7889), BINARY (RFC 3516), SEARCHRES (RFC 5182), CHILDREN (RFC
+// 3348), UTF8=ACCEPT (RFC 6855, as the library handles it) and STARTTLS
+// (RFC 9051 §6.2.1, RFC 8314 for implicit TLS). The library offers no
+// CONDSTORE (RFC 7162), though the store keeps mod-sequences.
 //
 // Each connection runs behind a guard (guard.go) that sees the plain text
 // of the session: it enforces literal sizes before the library reads them
