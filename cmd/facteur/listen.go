@@ -63,6 +63,7 @@ func (s *server) serveAccess(ctx context.Context, wg *sync.WaitGroup, proto stri
 		}
 	}
 	s.log.Service("master").Event("", "%s", strings.Join(where, "; "))
+	s.access = append(s.access, where...)
 	wg.Go(func() {
 		<-ctx.Done()
 		srv.Close()

@@ -80,6 +80,7 @@ type server struct {
 	// logins counts failed logins per client address for SMTP AUTH, POP3
 	// and IMAP together: one throttle, whichever door is tried.
 	logins *limiter.Limiter
+	access []string // "IMAP on 127.0.0.1:143", ..., for the start-up line
 	lns    []net.Listener
 	ports  map[net.Listener]listenParam // what each of lns serves
 	lock   *os.File
@@ -314,7 +315,7 @@ func (s *server) localTransport() queue.Transport {
 }
 
 func (s *server) announce(env *cmdEnv) {
-	where := s.where()
+	where := strings.Join(append([]string{s.where()}, s.access...), "; ")
 	conf := s.cfg.Path()
 	if conf == "" {
 		conf = "the embedded default configuration"

@@ -67,7 +67,7 @@ func TestFetchmail(t *testing.T) {
 			s := Start(t, bin, tc.listen+" = 127.0.0.1:0")
 			s.AddUser("toto", "pw")
 			want := deliverSamples(t, s, "toto")
-			port := pop3Port(t, s, tc.name)
+			port := listenerPort(t, s, tc.name, 1)
 			got := runFetchmail(t, fetchmail, tc.proto, port, tc.ssl)
 			if len(got) != len(want) {
 				t.Fatalf("fetchmail delivered %d messages, want %d", len(got), len(want))

@@ -251,7 +251,7 @@ func TestIMAPImaplib(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, smtpPort, _ := strings.Cut(s.SMTP, ":")
-	args := []string{"-c", imapScript, "127.0.0.1", imapPort(t, s, "IMAP", 1), imapPort(t, s, "IMAPS", 1), smtpPort, appendFile}
+	args := []string{"-c", imapScript, "127.0.0.1", listenerPort(t, s, "IMAP", 1), listenerPort(t, s, "IMAPS", 1), smtpPort, appendFile}
 	for i, w := range want {
 		f := filepath.Join(dir, strconv.Itoa(i+1))
 		if err := os.WriteFile(f, w, 0o600); err != nil {
@@ -280,12 +280,14 @@ func TestIMAPImaplib(t *testing.T) {
 	}
 }
 
-// imapPort waits for the nth "NAME on 127.0.0.1:PORT" line of the
-// server's output (a restarted server announces its listeners again) and
-// returns PORT.
-func imapPort(t testing.TB, s *System, name string, nth int) string {
+// listenerPort waits for the nth "NAME on 127.0.0.1:PORT" (IMAP, IMAPS,
+// POP3, POP3S) of the master's log (a restarted server announces its
+// listeners again) and returns PORT.
+func listenerPort(t testing.TB, s *System, name string, nth int) string {
 	t.Helper()
-	re := regexp.MustCompile(`\b` + name + ` on 127\.0\.0\.1:([0-9]+)`)
+	// The master's log line, once per start; the start-up line on stderr
+	// names the listeners too.
+	re := regexp.MustCompile(`facteur/master\[[0-9]+\]: .*\b` + name + ` on 127\.0\.0\.1:([0-9]+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := re.FindAllStringSubmatch(s.Log(), -1); len(m) >= nth {
@@ -508,7 +510,7 @@ func TestIMAPBadInput(t *testing.T) {
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0", "message_size_limit = 100000")
 	s.AddUser("toto", "pw")
 	s.AddUser("titi", "pw")
-	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)
+	addr := "127.0.0.1:" + listenerPort(t, s, "IMAP", 1)
 	titi := loginIMAP(t, addr, "titi", "")
 	titi.appendMsg("INBOX", "Subject: titi's\r\n\r\nprivate\r\n")
 	before := s.MustRun("", "mailbox", "list", "titi")

@@ -22,7 +22,7 @@ func TestIMAPIdleMemory(t *testing.T) {
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0", "password_hash_time = 1",
 		"password_hash_memory = 65536", "password_hash_threads = 1")
 	s.AddUser("toto", "pw")
-	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)
+	addr := "127.0.0.1:" + listenerPort(t, s, "IMAP", 1)
 	const n = 1000
 	type idler struct {
 		c net.Conn

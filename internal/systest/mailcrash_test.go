@@ -24,7 +24,7 @@ import (
 func TestIMAPKill9DuringAppend(t *testing.T) {
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0")
 	s.AddUser("crash", "pw")
-	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)
+	addr := "127.0.0.1:" + listenerPort(t, s, "IMAP", 1)
 
 	// A large literal, half sent when the server dies.
 	half := loginIMAP(t, addr, "crash", "")
@@ -88,7 +88,7 @@ func TestIMAPKill9DuringAppend(t *testing.T) {
 	}
 
 	s.Restart()
-	ic := loginIMAP(t, "127.0.0.1:"+imapPort(t, s, "IMAP", 2), "crash", "")
+	ic := loginIMAP(t, "127.0.0.1:"+listenerPort(t, s, "IMAP", 2), "crash", "")
 	after := checkMailbox(t, s, ic, "crash", "INBOX", func(uid uint32, body string) bool {
 		return sent[body]
 	})
@@ -108,7 +108,7 @@ func TestIMAPKill9DuringExpunge(t *testing.T) {
 	s.AddUser("crash", "pw")
 	bodies := map[uint32]string{} // what INBOX holds, by UID
 	for round, delay := range []time.Duration{0, 3 * time.Millisecond, 20 * time.Millisecond} {
-		ic := loginIMAP(t, "127.0.0.1:"+imapPort(t, s, "IMAP", round+1), "crash", "")
+		ic := loginIMAP(t, "127.0.0.1:"+listenerPort(t, s, "IMAP", round+1), "crash", "")
 		var msgs []string
 		for i := range 120 {
 			msgs = append(msgs, fmt.Sprintf("Subject: expunge-%d-%d\r\n\r\n%s\r\n", round, i, strings.Repeat("z", 100+i)))
@@ -128,7 +128,7 @@ func TestIMAPKill9DuringExpunge(t *testing.T) {
 		s.Kill()
 
 		s.Restart()
-		ic = loginIMAP(t, "127.0.0.1:"+imapPort(t, s, "IMAP", round+2), "crash", "")
+		ic = loginIMAP(t, "127.0.0.1:"+listenerPort(t, s, "IMAP", round+2), "crash", "")
 		after := checkMailbox(t, s, ic, "crash", "INBOX", func(uid uint32, body string) bool {
 			return bodies[uid] == body
 		})
@@ -178,7 +178,7 @@ func TestIMAPKill9DuringExpunge(t *testing.T) {
 func TestIMAPKill9DuringDelivery(t *testing.T) {
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0")
 	s.AddUser("crash", "pw")
-	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)
+	addr := "127.0.0.1:" + listenerPort(t, s, "IMAP", 1)
 	watcher := loginIMAP(t, addr, "crash", "")
 	const sessions, perSession, snapAfter, killAfter = 6, 60, 20, 60
 	var (
@@ -233,7 +233,7 @@ func TestIMAPKill9DuringDelivery(t *testing.T) {
 
 	s.Restart()
 	s.WaitCount("crash", len(acked), 60*time.Second)
-	ic := loginIMAP(t, "127.0.0.1:"+imapPort(t, s, "IMAP", 2), "crash", "")
+	ic := loginIMAP(t, "127.0.0.1:"+listenerPort(t, s, "IMAP", 2), "crash", "")
 	after := checkMailbox(t, s, ic, "crash", "INBOX", whole)
 	for uid, body := range seen {
 		if after[uid] != body {

@@ -26,8 +26,8 @@ func TestMbsync(t *testing.T) {
 	s := Start(t, bin, "imap_listen = 127.0.0.1:0", "imaps_listen = 127.0.0.1:0")
 	s.AddUser("toto", "pw")
 	want := deliverSamples(t, s, "toto")
-	addr := "127.0.0.1:" + imapPort(t, s, "IMAP", 1)
-	saddr := "127.0.0.1:" + imapPort(t, s, "IMAPS", 1)
+	addr := "127.0.0.1:" + listenerPort(t, s, "IMAP", 1)
+	saddr := "127.0.0.1:" + listenerPort(t, s, "IMAPS", 1)
 	dir := t.TempDir()
 	inbox := filepath.Join(dir, "mail", "INBOX")
 	if err := os.Mkdir(filepath.Dir(inbox), 0o700); err != nil {

@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,7 +138,7 @@ func TestPOP3Poplib(t *testing.T) {
 	c.cmd("QUIT", "221")
 	s.WaitCount("toto", len(bodies), 20*time.Second)
 	dir := t.TempDir()
-	args := []string{"-c", pop3Script, "127.0.0.1", pop3Port(t, s, "POP3"), pop3Port(t, s, "POP3S")}
+	args := []string{"-c", pop3Script, "127.0.0.1", listenerPort(t, s, "POP3", 1), listenerPort(t, s, "POP3S", 1)}
 	for i := range bodies {
 		f := filepath.Join(dir, strconv.Itoa(i+1))
 		if err := os.WriteFile(f, []byte(s.MustRun("", "mailbox", "cat", "toto", strconv.Itoa(i+1))), 0o600); err != nil {
@@ -165,20 +164,4 @@ func stuff(msg string) string {
 		}
 	}
 	return strings.Join(lines, "")
-}
-
-// pop3Port finds "NAME on 127.0.0.1:PORT" in the server's log.
-func pop3Port(t *testing.T, s *System, name string) string {
-	t.Helper()
-	re := regexp.MustCompile(`\b` + name + ` on 127\.0\.0\.1:([0-9]+)`)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(s.Log()); m != nil {
-			return m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s listener announced:\n%s", name, s.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -54,7 +54,7 @@ func TestLoginThrottleShared(t *testing.T) {
 		"smtpd_auth_failure_limit = 3", "smtpd_auth_failure_delay = 0s")
 	s.AddUser("toto", "pw")
 	out, err := exec.Command(py, "-c", throttleScript, "127.0.0.1",
-		imapPort(t, s, "IMAP", 1), pop3Port(t, s, "POP3")).CombinedOutput()
+		listenerPort(t, s, "IMAP", 1), listenerPort(t, s, "POP3", 1)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ok") {
 		t.Fatalf("throttle script: %v\n%s", err, out)
 	}
