@@ -69,6 +69,17 @@ func TestDialogs(t *testing.T) {
 			{`LSUB "" S*`, []string{`* LSUB (\HasNoChildren \Subscribed \Sent) "/" "Sent"`, "a OK"}},
 			{"UNSUBSCRIBE Sent", []string{"a OK"}},
 			{`LSUB "" S*`, []string{"a OK"}},
+			// RFC 3501 §6.3.9: LSUB "%" lists the level above a subscribed
+			// mailbox it does not reach, \Noselect; "*" and LIST
+			// (SUBSCRIBED) do not.
+			{"CREATE p/q/r", []string{"a OK"}},
+			{"UNSUBSCRIBE p", []string{"a OK"}},
+			{"UNSUBSCRIBE p/q", []string{"a OK"}},
+			{`LSUB "" p%`, []string{`* LSUB (\Noselect) "/" "p"`, "a OK"}},
+			{`LSUB "" p/*`, []string{`* LSUB (\HasNoChildren \Subscribed) "/" "p/q/r"`, "a OK"}},
+			{`LIST (SUBSCRIBED) "" p%`, []string{"a OK"}},
+			{"DELETE p", []string{"a OK"}},
+			{`LSUB "" p%`, []string{`* LSUB (\Noselect) "/" "p"`, "a OK"}},
 		}},
 		{"status", []step{
 			{"STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT APPENDLIMIT)",

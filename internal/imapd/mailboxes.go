@@ -163,11 +163,21 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 	if err != nil {
 		return ss.internal("list", err)
 	}
+	// The guard read the command on this goroutine: LSUB and LIST
+	// (SUBSCRIBED) reach here with the same options.
+	lsub := ss.guard.cmd == "LSUB"
 	for _, e := range hierarchy(boxes) {
 		if !matchAny(e.box.Name, ref, patterns) {
 			continue
 		}
 		data, ok := listData(e, opts)
+		if !ok && lsub && subscribedBelow(e.box.Name, boxes, ref, patterns) {
+			// RFC 3501 §6.3.9: "%" stopped at a level above a subscribed
+			// mailbox that the pattern does not reach: the level is
+			// listed, \Noselect.
+			data, ok = &imap.ListData{Mailbox: e.box.Name, Delim: delim,
+				Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}}, true
+		}
 		if !ok {
 			continue
 		}
@@ -181,6 +191,17 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 		}
 	}
 	return nil
+}
+
+// subscribedBelow reports a subscribed mailbox under name that the
+// patterns do not match themselves.
+func subscribedBelow(name string, boxes []Mailbox, ref string, patterns []string) bool {
+	for _, b := range boxes {
+		if b.Subscribed && strings.HasPrefix(b.Name, name+string(delim)) && !matchAny(b.Name, ref, patterns) {
+			return true
+		}
+	}
+	return false
 }
 
 func matchAny(name, ref string, patterns []string) bool {
