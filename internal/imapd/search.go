@@ -364,16 +364,7 @@ func (m *candidate) sentDate() (time.Time, bool) {
 
 func inSeqSet(set imap.SeqSet, seq, n uint32) bool {
 	for _, r := range set {
-		start, stop := r.Start, r.Stop
-		if start == 0 {
-			start = n
-		}
-		if stop == 0 {
-			stop = n
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
+		start, stop := bounds(r.Start, r.Stop, n)
 		if seq >= start && seq <= stop {
 			return true
 		}
@@ -388,16 +379,7 @@ func (m *candidate) inUIDSet(set imap.UIDSet) bool {
 	}
 	uid := m.vm.uid
 	for _, r := range set {
-		start, stop := uint32(r.Start), uint32(r.Stop)
-		if start == 0 {
-			start = m.last
-		}
-		if stop == 0 {
-			stop = m.last
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
+		start, stop := bounds(uint32(r.Start), uint32(r.Stop), m.last)
 		if uid >= start && uid <= stop {
 			return true
 		}

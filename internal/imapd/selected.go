@@ -58,6 +58,19 @@ func (v *view) lastUID() uint32 {
 	return v.msgs[len(v.msgs)-1].uid
 }
 
+// bounds is a range of a sequence set with "*" (0) standing for star, the
+// last number in use, lowest first (RFC 9051 §9: "2:4" and "4:2" are the
+// same).
+func bounds(start, stop, star uint32) (uint32, uint32) {
+	if start == 0 {
+		start = star
+	}
+	if stop == 0 {
+		stop = star
+	}
+	return min(start, stop), max(start, stop)
+}
+
 // resolve returns the positions of the messages of set, ascending; saved
 // is the SEARCHRES result for "$" (RFC 5182).
 func (v *view) resolve(set imap.NumSet, saved []uint32) []int {
@@ -66,16 +79,7 @@ func (v *view) resolve(set imap.NumSet, saved []uint32) []int {
 	switch set := set.(type) {
 	case imap.SeqSet:
 		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if start == 0 {
-				start = n
-			}
-			if stop == 0 {
-				stop = n
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(r.Start, r.Stop, n)
 			for s := max(start, 1); s <= min(stop, n); s++ {
 				out = append(out, int(s-1))
 			}
@@ -91,18 +95,9 @@ func (v *view) resolve(set imap.NumSet, saved []uint32) []int {
 		}
 		last := v.lastUID()
 		for _, r := range set {
-			start, stop := uint32(r.Start), uint32(r.Stop)
 			// RFC 9051 §6.4.8: "*" is the largest UID in use, and n:*
 			// includes it even when n is larger.
-			if start == 0 {
-				start = last
-			}
-			if stop == 0 {
-				stop = last
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(uint32(r.Start), uint32(r.Stop), last)
 			i, _ := v.index(start)
 			for ; i < len(v.msgs) && v.msgs[i].uid <= stop; i++ {
 				out = append(out, i)

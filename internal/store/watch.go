@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -143,7 +144,7 @@ func (s *Store) modseqs(ids []int64) (map[int64]int64, error) {
 	for _, id := range ids {
 		var m int64
 		err := conn.QueryRowContext(ctx, `SELECT highestmodseq FROM mailboxes WHERE id = ?`, id).Scan(&m)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			m = -1
 		} else if err != nil {
 			return nil, fmt.Errorf("polling mailboxes: %w", err)
