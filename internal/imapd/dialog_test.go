@@ -265,3 +265,20 @@ func TestIdleEnd(t *testing.T) {
 		runSteps(t, c, []step{{"FETCH 1 (FLAGS)", []string{"* 1 FETCH (FLAGS ())", "a OK"}}})
 	}
 }
+
+// TestKeywordTooLong checks that a keyword the store cannot keep gets BAD
+// naming it, in STORE and in APPEND, and changes nothing.
+func TestKeywordTooLong(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.add(t, "toto", "INBOX", msg("one", "x"))
+	c := e.dial(t)
+	c.login()
+	long := strings.Repeat("k", 300)
+	runSteps(t, c, []step{
+		{"SELECT INBOX", []string{"a OK"}},
+		{"STORE 1 +FLAGS (" + long + ")", []string{"a BAD Invalid keyword"}},
+		{"APPEND INBOX (" + long + ") {3+}\r\nx\r\n", []string{"a BAD Invalid keyword"}},
+		{"STATUS INBOX (MESSAGES)", []string{"* STATUS INBOX (MESSAGES 1)", "a OK"}},
+		{"FETCH 1 FLAGS", []string{"* 1 FETCH (FLAGS ())", "a OK"}},
+	})
+}

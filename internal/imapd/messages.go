@@ -3,6 +3,7 @@ package imapd
 import (
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -78,6 +79,10 @@ func storeFlags(fs []imap.Flag) ([]string, error) {
 			if !ok {
 				return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Unknown system flag " + s}
 			}
+		}
+		if !strings.HasPrefix(s, `\`) && (len(s) > 255 || strings.ContainsFunc(s, notAtomChar)) {
+			// RFC 9051 §9: a keyword is an atom (the store keeps 255 octets).
+			return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Invalid keyword " + strconv.Quote(s)}
 		}
 		out = append(out, s)
 	}
@@ -165,6 +170,12 @@ func (ss *session) Append(mailbox string, r imap.LiteralReader, opts *imap.Appen
 	}
 	ss.srv.cfg.Debug.Debug("imapd: append", "user", ss.account, "mailbox", mailbox, "uid", uid, "size", r.Size())
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: validity}, nil
+}
+
+// notAtomChar reports a character an atom cannot hold (RFC 9051 §9:
+// atom-specials, 8-bit characters).
+func notAtomChar(r rune) bool {
+	return r <= ' ' || r >= 0x7f || strings.ContainsRune(`(){%*"\]`, r)
 }
 
 // exactReader reads a literal of a known size and fails with
