@@ -103,16 +103,17 @@ func (ss *session) markSeen(pos []int, opts *imap.FetchOptions) (map[uint32]bool
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	modseq, err := ss.srv.store.SetFlags(ss.ctx, ss.account, v.name, uids, FlagsAdd, []string{string(imap.FlagSeen)})
-	if err != nil {
+	if _, err := ss.srv.store.SetFlags(ss.ctx, ss.account, v.name, uids, FlagsAdd, []string{string(imap.FlagSeen)}); err != nil {
 		return nil, ss.internal("setting \\Seen", err)
 	}
+	// The view's mod-sequence stays: another session's change made just
+	// before this one has a lower one, and the next catch-up must still
+	// take the flags as the store has them.
 	seen := make(map[uint32]bool, len(uids))
 	for _, uid := range uids {
 		if i, ok := v.index(uid); ok {
 			m := &v.msgs[i]
 			m.flags = append(slices.Clip(m.flags), string(imap.FlagSeen))
-			m.modseq = max(m.modseq, modseq)
 			seen[uid] = true
 		}
 	}

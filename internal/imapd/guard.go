@@ -299,7 +299,11 @@ func (g *guard) command(line []byte) (handled bool, err error) {
 	if strings.HasPrefix(name, "UID ") {
 		_, args, _ = strings.Cut(args, " ")
 	}
-	g.idle = name == "IDLE" && args == "" && g.authed.Load()
+	// Only the line the library takes as IDLE (the tag, IDLE, CRLF) makes
+	// the next line its DONE: a refused "IDLE\t" must leave the next
+	// command alone.
+	after := strings.ToUpper(string(line[min(len(tag)+1, len(line)):]))
+	g.idle = name == "IDLE" && (after == "IDLE\r\n" || after == "IDLE\n") && g.authed.Load()
 	if args != "" || !validTag(tag) || g.authed.Load() {
 		return false, nil
 	}

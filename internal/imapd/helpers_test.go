@@ -149,6 +149,13 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
+	return newEnvWrapped(t, cfg, nil)
+}
+
+// newEnvWrapped is newEnv with the server's Store passed through wrap
+// (nil: as it is), for tests that step in between.
+func newEnvWrapped(t testing.TB, cfg Config, wrap func(Store) Store) *env {
+	t.Helper()
 	st, err := store.OpenWith(filepath.Join(t.TempDir(), "store"),
 		store.Options{Argon2Time: 1, Argon2MemoryKiB: 64, Argon2Threads: 1})
 	if err != nil {
@@ -160,7 +167,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 			t.Fatal(err)
 		}
 	}
-	srv := NewServer(cfg, storeAdapter{st})
+	var srvStore Store = storeAdapter{st}
+	if wrap != nil {
+		srvStore = wrap(srvStore)
+	}
+	srv := NewServer(cfg, srvStore)
 	srv.sleep = func(context.Context, time.Duration) {}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

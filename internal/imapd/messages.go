@@ -91,6 +91,9 @@ func storeFlags(fs []imap.Flag) ([]string, error) {
 
 // Copy is RFC 9051 §6.4.7 COPY and UID COPY, with COPYUID (RFC 4315).
 func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if err := ss.sync(); err != nil { // as Expunge: the source is named
+		return nil, err
+	}
 	v := ss.sel
 	pos := v.resolve(numSet, ss.saved)
 	if len(pos) == 0 {
@@ -105,6 +108,9 @@ func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error)
 
 // Move is RFC 6851 MOVE and UID MOVE: COPYUID, then the EXPUNGEs.
 func (ss *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if err := ss.sync(); err != nil { // as Expunge: the source is named
+		return err
+	}
 	v := ss.sel
 	if v.readOnly {
 		return readOnlyError

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"facteur/internal/limiter"
+	"facteur/internal/store"
 )
 
 func TestLiterals(t *testing.T) {
@@ -390,4 +391,98 @@ func TestIdleHangUp(t *testing.T) {
 	if n := e.srv.Panics(); n != 0 {
 		t.Errorf("%d sessions panicked", n)
 	}
+}
+
+// TestStaleSelection checks EXPUNGE, MOVE and CLOSE in a session whose
+// selected mailbox was renamed or deleted meanwhile and made again under
+// its name: the session ends with BYE and the new mailbox keeps its mail.
+func TestStaleSelection(t *testing.T) {
+	for _, cmd := range []string{"EXPUNGE", "MOVE 1 Trash", "COPY 1 Trash", "CLOSE"} {
+		t.Run(cmd, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			ctx := context.Background()
+			if err := e.st.CreateMailbox(ctx, "toto", "Work"); err != nil {
+				t.Fatal(err)
+			}
+			e.add(t, "toto", "Work", msg("w1", "x"))
+			c := e.dial(t)
+			c.login()
+			c.cmd("SELECT Work")
+			if err := e.st.RenameMailbox(ctx, "toto", "Work", "Old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.st.CreateMailbox(ctx, "toto", "Work"); err != nil {
+				t.Fatal(err)
+			}
+			uids := e.add(t, "toto", "Work", msg("new", "precious"))
+			if _, err := e.st.SetFlags(ctx, "toto", "Work", uids, store.FlagsAdd, []string{`\Deleted`}); err != nil {
+				t.Fatal(err)
+			}
+			c.send("a " + cmd + "\r\n")
+			if l := c.line(); !strings.HasPrefix(l, "* BYE") {
+				t.Errorf("%s after the mailbox was replaced: %q, want BYE", cmd, l)
+			}
+			for _, mb := range []string{"Work", "Trash"} {
+				n, _ := e.st.Count(ctx, "toto", mb)
+				if want := map[string]int{"Work": 1, "Trash": 0}[mb]; n != want {
+					t.Errorf("%s through the stale view: %s holds %d messages, want %d", cmd, mb, n, want)
+				}
+			}
+		})
+	}
+}
+
+// TestIdleRefused checks that an IDLE line the library refuses (a tab
+// before CRLF) leaves the next command alone, and that IDLE ends with a
+// bare LF as with CRLF.
+func TestIdleRefused(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := e.dial(t)
+	c.login()
+	c.send("a IDLE\t\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "a BAD") {
+		t.Errorf("IDLE<TAB>: %q, want BAD", l)
+	}
+	runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
+	c.send("i IDLE\r\n")
+	c.until("+ ")
+	c.send("DONE\n")
+	c.until("i OK")
+	runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
+}
+
+// beforeSetFlags runs hook once, before the first SetFlags it passes on.
+type beforeSetFlags struct {
+	Store
+	once sync.Once
+	hook func()
+}
+
+func (b *beforeSetFlags) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) (uint64, error) {
+	b.once.Do(b.hook)
+	return b.Store.SetFlags(ctx, account, mailbox, uids, op, flags)
+}
+
+// TestSeenRace has another session clear \Flagged just before a FETCH
+// BODY[] sets \Seen: the session must end up with the store's flags, not
+// keep \Flagged.
+func TestSeenRace(t *testing.T) {
+	b := &beforeSetFlags{}
+	e := newEnvWrapped(t, Config{}, func(s Store) Store { b.Store = s; return b })
+	ctx := context.Background()
+	uids := e.add(t, "toto", "INBOX", msg("m1", "x"))
+	if _, err := e.st.SetFlags(ctx, "toto", "INBOX", uids, store.FlagsAdd, []string{`\Flagged`}); err != nil {
+		t.Fatal(err)
+	}
+	b.hook = func() {
+		if _, err := e.st.SetFlags(ctx, "toto", "INBOX", uids, store.FlagsRemove, []string{`\Flagged`}); err != nil {
+			t.Error(err)
+		}
+	}
+	c := e.dial(t)
+	c.login()
+	c.cmd("SELECT INBOX")
+	c.cmd("FETCH 1 (BODY[])")
+	c.cmd("NOOP")
+	runSteps(t, c, []step{{"FETCH 1 (FLAGS)", []string{`* 1 FETCH (FLAGS (\Seen))`, "a OK"}}})
 }

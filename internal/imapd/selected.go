@@ -402,6 +402,11 @@ var readOnlyError = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Resp
 // Expunge is RFC 9051 §6.4.3 EXPUNGE, UID EXPUNGE (RFC 4315 §2.1) and
 // CLOSE's silent expunge (w writes nothing then).
 func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	// The store is reached by name: a mailbox renamed or deleted and
+	// made again under it is caught (BYE) before anything is removed.
+	if err := ss.sync(); err != nil {
+		return err
+	}
 	v := ss.sel
 	if v.readOnly {
 		if uids == nil {
