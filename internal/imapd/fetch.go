@@ -266,8 +266,10 @@ func (ss *session) streamSection(rw *imapserver.FetchResponseWriter, m viewMsg, 
 	wc := rw.WriteBodySection(sec, length)
 	n, err := io.CopyN(wc, rc, length)
 	if err != nil && n < length {
-		// The literal's size is on the wire: the session cannot go on.
+		// The literal's size is on the wire and no reply can follow it:
+		// the connection is closed.
 		wc.Close()
+		ss.guard.Close()
 		return fmt.Errorf("imapd: message %d shorter than its size: %w", m.uid, err)
 	}
 	return wc.Close()

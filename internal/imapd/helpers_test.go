@@ -142,6 +142,7 @@ func (a storeAdapter) Watch(account, mailbox string) (<-chan struct{}, func(), e
 // with accounts "toto" (password "secret") and "titi" ("secret2").
 type env struct {
 	t    *testing.T
+	dir  string // the store's directory
 	st   *store.Store
 	srv  *Server
 	addr string
@@ -156,7 +157,8 @@ func newEnv(t testing.TB, cfg Config) *env {
 // (nil: as it is), for tests that step in between.
 func newEnvWrapped(t testing.TB, cfg Config, wrap func(Store) Store) *env {
 	t.Helper()
-	st, err := store.OpenWith(filepath.Join(t.TempDir(), "store"),
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := store.OpenWith(dir,
 		store.Options{Argon2Time: 1, Argon2MemoryKiB: 64, Argon2Threads: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +181,7 @@ func newEnvWrapped(t testing.TB, cfg Config, wrap func(Store) Store) *env {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln, false) }()
-	e := &env{st: st, srv: srv, addr: ln.Addr().String()}
+	e := &env{dir: dir, st: st, srv: srv, addr: ln.Addr().String()}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}

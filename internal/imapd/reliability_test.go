@@ -3,7 +3,11 @@ package imapd
 import (
 	"context"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -485,4 +489,32 @@ func TestSeenRace(t *testing.T) {
 	c.cmd("FETCH 1 (BODY[])")
 	c.cmd("NOOP")
 	runSteps(t, c, []step{{"FETCH 1 (FLAGS)", []string{`* 1 FETCH (FLAGS (\Seen))`, "a OK"}}})
+}
+
+// TestShortContent cuts a message's content file (a disk fault) before a
+// FETCH BODY[]: the literal's size is on the wire, so the connection is
+// closed rather than left waiting, and the server serves the next client.
+func TestShortContent(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.add(t, "toto", "INBOX", msg("one", strings.Repeat("x", 5000)))
+	err := filepath.WalkDir(filepath.Join(e.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			return os.Truncate(p, 100)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial(t)
+	c.login()
+	c.cmd("SELECT INBOX")
+	c.send("a FETCH 1 BODY.PEEK[]\r\n")
+	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(c.r); err != nil {
+		t.Errorf("reading until the server closes: %v (want the connection closed)", err)
+	}
+	d := e.dial(t)
+	d.login()
+	runSteps(t, d, []step{{"NOOP", []string{"a OK"}}})
 }
