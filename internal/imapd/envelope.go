@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"facteur/internal/header"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
@@ -27,7 +29,8 @@ var envelopeFields = map[string]string{
 func envelope(raw []byte) *imap.Envelope {
 	var h textproto.Header
 	var date string
-	eachField(raw, func(name string, value []byte) {
+	header.Fields(raw, 0, func(name string, value []byte) {
+		value = bytes.TrimSpace(value)
 		canon, ok := envelopeFields[strings.ToLower(name)]
 		if !ok || h.Has(canon) || (canon == "Date" && date != "") {
 			return
@@ -41,41 +44,6 @@ func envelope(raw []byte) *imap.Envelope {
 	env := imapserver.ExtractEnvelope(h)
 	env.Date = parseDate(date)
 	return env
-}
-
-// eachField calls f with each field of a header section, its value
-// unfolded (RFC 5322 §2.2.3) and trimmed; lines that are not fields are
-// skipped. The first empty line ends the section.
-func eachField(raw []byte, f func(name string, value []byte)) {
-	var name string
-	var value []byte
-	flush := func() {
-		if name != "" {
-			f(name, bytes.TrimSpace(value))
-		}
-		name, value = "", value[:0]
-	}
-	for len(raw) > 0 {
-		line, rest, _ := bytes.Cut(raw, []byte("\n"))
-		raw = rest
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if name != "" {
-				value = append(value, line...)
-			}
-			continue
-		}
-		flush()
-		n, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(n) == 0 || bytes.ContainsAny(n, " \t") {
-			continue
-		}
-		name, value = string(n), append(value[:0], v...)
-	}
-	flush()
 }
 
 // dateLayouts are the forms of RFC 5322 §3.3 that mail carries most,

@@ -1,10 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"mime"
 	"strings"
 	"unicode/utf8"
+
+	rfc5322 "facteur/internal/header"
 )
 
 // header holds the fields cached in each message row for listings.
@@ -21,36 +22,7 @@ const maxFieldLen = 998
 // broken header only loses its cached fields, never the message.
 func parseHeader(b []byte) header {
 	var h header
-	var name string
-	var value []byte
-	flush := func() {
-		if name != "" {
-			h.set(name, value)
-		}
-		name, value = "", nil
-	}
-	for len(b) > 0 {
-		line, rest, _ := bytes.Cut(b, []byte("\n"))
-		b = rest
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			break // RFC 5322 §2.1: an empty line ends the header section
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// RFC 5322 §2.2.3: unfolding removes the CRLF before the WSP.
-			if name != "" && len(value) < 4*maxFieldLen {
-				value = append(value, line...)
-			}
-			continue
-		}
-		flush()
-		n, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(n) == 0 || bytes.ContainsAny(n, " \t") {
-			continue // not a field; RFC 5322 §2.2: names have no WSP
-		}
-		name, value = string(n), append([]byte(nil), v...)
-	}
-	flush()
+	rfc5322.Fields(b, 4*maxFieldLen, h.set)
 	return h
 }
 
