@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"facteur/internal/fakeaddr"
 	"facteur/internal/store"
 	"facteur/internal/tlsconf"
 )
@@ -207,32 +208,11 @@ func (e *env) serve(t *testing.T, implicitTLS bool, remote net.Addr) string {
 	}
 	var l net.Listener = ln
 	if remote != nil {
-		l = addrListener{ln, remote}
+		l = fakeaddr.Listener(ln, remote)
 	}
 	go e.srv.Serve(l, implicitTLS)
 	return ln.Addr().String()
 }
-
-// addrListener gives every accepted connection a chosen remote address.
-type addrListener struct {
-	net.Listener
-	addr net.Addr
-}
-
-func (l addrListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return addrConn{c, l.addr}, nil
-}
-
-type addrConn struct {
-	net.Conn
-	addr net.Addr
-}
-
-func (c addrConn) RemoteAddr() net.Addr { return c.addr }
 
 // add appends messages to a mailbox of an account.
 func (e *env) add(t testing.TB, account, mailbox string, msgs ...string) []uint32 {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"facteur/internal/fakeaddr"
 	"facteur/internal/tlsconf"
 )
 
@@ -85,28 +86,6 @@ func (d *fakeDrops) deleted() [][]uint32 {
 	return slices.Clone(d.deletes)
 }
 
-// addrListener gives every accepted connection a chosen remote address,
-// to stand for a client that is not on loopback.
-type addrListener struct {
-	net.Listener
-	addr net.Addr
-}
-
-func (l addrListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return addrConn{c, l.addr}, nil
-}
-
-type addrConn struct {
-	net.Conn
-	addr net.Addr
-}
-
-func (c addrConn) RemoteAddr() net.Addr { return c.addr }
-
 type testServer struct {
 	srv  *Server
 	addr string
@@ -124,7 +103,7 @@ func startServer(t *testing.T, cfg Config, d Maildrops, implicitTLS bool, remote
 	srv.sleep = func(context.Context, time.Duration) {}
 	var serveLn net.Listener = ln
 	if remote != nil {
-		serveLn = addrListener{ln, remote}
+		serveLn = fakeaddr.Listener(ln, remote)
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(serveLn, implicitTLS); close(done) }()
