@@ -18,21 +18,13 @@ import (
 	"facteur/internal/store"
 )
 
-func TestLiterals(t *testing.T) {
-	e := newEnv(t, Config{AppendLimit: 1000})
-	c := e.dial(t)
-	c.login()
-	tests := []struct {
-		name, send, want string
-	}{
-		// RFC 9051 §4.3: NO before any "+", and the client sends nothing.
-		{"synchronizing over the buffer limit", "a LOGIN {5000}\r\n", "a NO [TOOBIG]"},
-		{"APPEND over the limit", "a APPEND INBOX {1001}\r\n", "a NO [TOOBIG]"},
-		{"4 GB", "a APPEND INBOX {4294967296}\r\n", "a NO [TOOBIG]"},
-		{"beyond any number", "a APPEND INBOX {99999999999999999999999}\r\n", "a NO [TOOBIG]"},
-		{"mailbox name literal over the buffer limit", "a APPEND {5000}\r\n", "a NO [TOOBIG]"},
-		{"malformed", "a APPEND INBOX {12x}\r\n", "a BAD"},
-	}
+// sent is raw client input and the start of the reply it must get.
+type sent struct{ name, send, want string }
+
+// sendEach sends each input on c, checks the reply's first line, and that
+// the session still answers a NOOP after it.
+func sendEach(t *testing.T, c *client, tests []sent) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c.t = t
@@ -43,6 +35,22 @@ func TestLiterals(t *testing.T) {
 			runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
 		})
 	}
+}
+
+func TestLiterals(t *testing.T) {
+	e := newEnv(t, Config{AppendLimit: 1000})
+	c := e.dial(t)
+	c.login()
+	tests := []sent{
+		// RFC 9051 §4.3: NO before any "+", and the client sends nothing.
+		{"synchronizing over the buffer limit", "a LOGIN {5000}\r\n", "a NO [TOOBIG]"},
+		{"APPEND over the limit", "a APPEND INBOX {1001}\r\n", "a NO [TOOBIG]"},
+		{"4 GB", "a APPEND INBOX {4294967296}\r\n", "a NO [TOOBIG]"},
+		{"beyond any number", "a APPEND INBOX {99999999999999999999999}\r\n", "a NO [TOOBIG]"},
+		{"mailbox name literal over the buffer limit", "a APPEND {5000}\r\n", "a NO [TOOBIG]"},
+		{"malformed", "a APPEND INBOX {12x}\r\n", "a BAD"},
+	}
+	sendEach(t, c, tests)
 	t.Run("APPEND within the limit", func(t *testing.T) {
 		c.t = t
 		c.send("a APPEND INBOX {5}\r\n")
@@ -250,9 +258,7 @@ func TestBadLines(t *testing.T) {
 	e := newEnv(t, Config{})
 	c := e.dial(t)
 	c.login()
-	tests := []struct {
-		name, send, want string
-	}{
+	tests := []sent{
 		{"control bytes for a name", "t1 \x00\x01 garbage\r\n", "t1 BAD"},
 		{"parentheses for a name", "t1 )))\r\n", "t1 BAD"},
 		{"quote for a name", "t1 \"unbalanced\r\n", "t1 BAD"},
@@ -270,16 +276,7 @@ func TestBadLines(t *testing.T) {
 		{"bad name before a message", "t1 APPEND \"x\x01\" {13+}\r\nt9 CREATE bad\r\n", "t1 NO [CANNOT]"},
 		{"bad date before a message", "t1 APPEND INBOX \"bogus\" {13+}\r\nt9 CREATE bad\r\n", "t1 NO"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c.t = t
-			c.send(tt.send)
-			if l := c.line(); !strings.HasPrefix(l, tt.want) {
-				t.Errorf("S: %q, want %q", l, tt.want)
-			}
-			runSteps(t, c, []step{{"NOOP", []string{"a OK"}}})
-		})
-	}
+	sendEach(t, c, tests)
 	c.t = t
 	t.Run("synchronizing literal name", func(t *testing.T) {
 		c.t = t
