@@ -644,8 +644,15 @@ func (g *guard) Write(p []byte) (int, error) {
 // oneLiteralCap takes LITERAL- out of a capability list that has LITERAL+:
 // the library lists both once logged in, and RFC 7888 §5 says a server
 // must not advertise both (LITERAL+ allows all that LITERAL- does).
+// Only a write's first line is looked at (CAPABILITY and the login's OK
+// [CAPABILITY ...] are one line each), not the message bodies that FETCH
+// writes through here.
 func oneLiteralCap(p []byte) []byte {
-	if !bytes.Contains(p, []byte("CAPABILITY ")) || !bytes.Contains(p, []byte(" LITERAL+")) {
+	first := p
+	if i := bytes.IndexByte(p, '\n'); i >= 0 {
+		first = p[:i]
+	}
+	if !bytes.Contains(first, []byte("CAPABILITY ")) || !bytes.Contains(first, []byte(" LITERAL+")) {
 		return p
 	}
 	return bytes.Replace(p, []byte(" LITERAL-"), nil, 1)

@@ -1,7 +1,6 @@
 package pop3d
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -137,9 +136,7 @@ func (ss *session) top(args []string) {
 // taken back.
 func (ss *session) send(i int, lines int64) {
 	m := ss.drop.msgs[i]
-	// The lookup ends in microseconds: without a cancellable context the
-	// database layer starts no goroutine to watch it, which costs more.
-	rc, err := ss.srv.drops.Open(context.WithoutCancel(ss.ctx), ss.account, m)
+	rc, err := ss.srv.drops.Open(ss.ctx, ss.account, m)
 	if err != nil {
 		ss.internal("open", err)
 		return
